@@ -1,0 +1,308 @@
+/* Connections: reading and parsing input, running commands, batching output, enforcing
+ * the pub/sub output limits and the query-buffer limit, and closing asynchronously.
+ * Frees happen only in the server's flush pass, never inside a read or fan-out. */
+#include "client.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "dict.h"
+#include "log.h"
+#include "msg.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+#include "util.h"
+
+/* One read lands here; only bytes the parser must keep (a partial command) are copied. */
+static char client_readbuf[64 * 1024];
+
+/* A connection is not written more than this per pass, so one fast reader of a big
+ * backlog cannot starve the others. */
+#define CLIENT_MAX_WRITE_PER_PASS (1024 * 1024)
+/* Idle this long, a client gives its parser buffers back. */
+#define CLIENT_SHRINK_IDLE_MS 2000
+
+static void client_read_cb(evutil_socket_t fd, short what, void *arg);
+static void client_write_cb(evutil_socket_t fd, short what, void *arg);
+
+struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
+{
+    struct client *c = xcalloc(1, sizeof(*c));
+
+    c->id = ++server.next_client_id;
+    c->fd = fd;
+    c->resp = 2;
+    c->out = evbuffer_new();
+    c->reply = c->out;
+    resp_parser_init(&c->parser);
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    if (is_unix)
+        c->flags |= CLIENT_F_UNIX;
+    if (server.cfg.requirepass == NULL)
+        c->flags |= CLIENT_F_AUTHENTICATED;
+    c->ctime_ms = c->last_ms = server.now_ms;
+    c->last_cmd = "NULL";
+    c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
+    c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
+    event_add(c->read_ev, NULL);
+    TAILQ_INSERT_TAIL(&server.clients, c, all_link);
+    server.nclients++;
+    return c;
+}
+
+void client_close_async(struct client *c, const char *why)
+{
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        return;
+    c->flags |= CLIENT_F_CLOSE_ASAP;
+    if (why)
+        log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
+    event_del(c->read_ev);
+    event_del(c->write_ev);
+    TAILQ_INSERT_TAIL(&server.closing, c, closing_link);
+    server_schedule_flush();
+}
+
+void client_free(struct client *c)
+{
+    if (c->flags & CLIENT_F_PENDING_WRITE)
+        TAILQ_REMOVE(&server.pending, c, pending_link);
+    TAILQ_REMOVE(&server.clients, c, all_link);
+    server.nclients--;
+    pubsub_drop_client(c);
+    event_free(c->read_ev);
+    event_free(c->write_ev);
+    close(c->fd);
+    evbuffer_free(c->out); /* releases shared frames still queued */
+    resp_parser_free(&c->parser);
+    free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
+    free(c);
+}
+
+size_t client_output_len(const struct client *c)
+{
+    return evbuffer_get_length(c->out);
+}
+
+void client_schedule_write(struct client *c)
+{
+    if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_CLOSE_ASAP))
+        return;
+    if (evbuffer_get_length(c->out) == 0 && !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
+        return;
+    c->flags |= CLIENT_F_PENDING_WRITE;
+    TAILQ_INSERT_TAIL(&server.pending, c, pending_link);
+    server_schedule_flush();
+}
+
+/* Applies Redis's pubsub class of client-output-buffer-limit: over the hard limit, or over
+ * the soft limit for longer than the window, the subscriber is dropped. */
+static void client_check_output_limits(struct client *c, size_t len)
+{
+    const struct config *cfg = &server.cfg;
+    int drop = 0;
+
+    if (cfg->pubsub_hard_limit && len >= (size_t)cfg->pubsub_hard_limit) {
+        drop = 1;
+    } else if (cfg->pubsub_soft_limit && len >= (size_t)cfg->pubsub_soft_limit) {
+        if (c->soft_limit_since_ms == 0)
+            c->soft_limit_since_ms = server.now_ms;
+        else if (server.now_ms - c->soft_limit_since_ms > cfg->pubsub_soft_seconds * 1000LL)
+            drop = 1;
+    } else {
+        c->soft_limit_since_ms = 0;
+    }
+    if (drop) {
+        log_warning("Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of output "
+                    "buffer limits (omem=%zu)",
+                    (unsigned long long)c->id, c->addr, len);
+        server.stats.output_limit_disconnections++;
+        client_close_async(c, NULL);
+    }
+}
+
+void client_deliver(struct client *c, struct msg *m)
+{
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        return;
+    msg_append(c->out, m, c->resp);
+    size_t len = evbuffer_get_length(c->out);
+    const struct config *cfg = &server.cfg;
+    if ((cfg->pubsub_soft_limit && len >= (size_t)cfg->pubsub_soft_limit) ||
+        (cfg->pubsub_hard_limit && len >= (size_t)cfg->pubsub_hard_limit) ||
+        c->soft_limit_since_ms) {
+        client_check_output_limits(c, len);
+        if (c->flags & CLIENT_F_CLOSE_ASAP)
+            return;
+    }
+    client_schedule_write(c);
+}
+
+void client_write(struct client *c)
+{
+    size_t written = 0;
+
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        return;
+    while (evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            client_close_async(c, strerror(errno));
+            return;
+        }
+        if (n == 0)
+            break;
+        written += (size_t)n;
+    }
+    server.stats.net_output_bytes += (long long)written;
+    if (evbuffer_get_length(c->out) > 0) {
+        if (!(c->flags & CLIENT_F_WRITE_WAIT)) {
+            c->flags |= CLIENT_F_WRITE_WAIT;
+            event_add(c->write_ev, NULL);
+        }
+        return;
+    }
+    if (c->flags & CLIENT_F_WRITE_WAIT) {
+        c->flags &= ~CLIENT_F_WRITE_WAIT;
+        event_del(c->write_ev);
+    }
+    if (c->soft_limit_since_ms)
+        c->soft_limit_since_ms = 0;
+    if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
+        client_close_async(c, NULL);
+}
+
+/* The socket can take more: continue a write that filled it. */
+static void client_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    server_update_time();
+    c->flags &= ~CLIENT_F_WRITE_WAIT;
+    event_del(c->write_ev);
+    client_write(c);
+}
+
+/* Feeds bytes to the parser and runs each complete command, in order. */
+static void client_process_input(struct client *c, const char *buf, size_t len)
+{
+    struct resp_limits lim;
+
+    while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
+        size_t used = 0;
+        lim.max_bulk_len = server.cfg.proto_max_bulk_len;
+        lim.unauthenticated = client_auth_required(c);
+        enum resp_status st = resp_parser_feed(&c->parser, &lim, buf, len, &used);
+        buf += used;
+        len -= used;
+        if (st == RESP_COMMAND) {
+            c->argc = c->parser.argc;
+            c->argv = c->parser.argv;
+            c->argvlen = c->parser.argvlen;
+            command_dispatch(c);
+            c->argc = 0;
+            c->argv = NULL;
+            c->argvlen = NULL;
+            resp_parser_next(&c->parser);
+        } else if (st == RESP_ERROR) {
+            server.stats.protocol_errors++;
+            reply_error(c->out, resp_parser_error(&c->parser));
+            log_verbose("Protocol error (%s) from client id=%llu addr=%s",
+                        resp_parser_error(&c->parser), (unsigned long long)c->id, c->addr);
+            c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
+        } else if ((long long)resp_parser_pending(&c->parser) >
+                   server.cfg.client_query_buffer_limit) {
+            log_warning("Closing client that reached max query buffer length: id=%llu addr=%s "
+                        "qbuf=%zu",
+                        (unsigned long long)c->id, c->addr, resp_parser_pending(&c->parser));
+            server.stats.query_limit_disconnections++;
+            client_close_async(c, NULL);
+        }
+    }
+    if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
+        event_del(c->read_ev);
+    client_schedule_write(c);
+}
+
+/* The socket has bytes (or EOF). */
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    ssize_t n = read(fd, client_readbuf, sizeof(client_readbuf));
+
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        client_close_async(c, n == 0 ? "connection closed by peer" : strerror(errno));
+        return;
+    }
+    server_update_time();
+    c->last_ms = server.now_ms;
+    server.stats.net_input_bytes += n;
+    client_process_input(c, client_readbuf, (size_t)n);
+}
+
+size_t client_sub_count(const struct client *c, enum pubsub_kind kind)
+{
+    return c->subs[kind] ? dict_size(c->subs[kind]) : 0;
+}
+
+int client_auth_required(const struct client *c)
+{
+    return server.cfg.requirepass != NULL && !(c->flags & CLIENT_F_AUTHENTICATED);
+}
+
+void client_describe(const struct client *c, struct evbuffer *out)
+{
+    char flags[8], *f = flags;
+    if (c->flags & CLIENT_F_PUBSUB)
+        *f++ = 'P';
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        *f++ = 'A';
+    if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
+        *f++ = 'c';
+    if (c->flags & CLIENT_F_UNIX)
+        *f++ = 'U';
+    if (f == flags)
+        *f++ = 'N';
+    *f = '\0';
+    size_t omem = evbuffer_get_length(c->out);
+    size_t qbuf = resp_parser_pending(&c->parser);
+    evbuffer_add_printf(
+        out,
+        "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
+        "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
+        "obl=0 oll=0 omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d "
+        "lib-name=%s lib-ver=%s",
+        (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
+        (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
+        client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
+        client_sub_count(c, PUBSUB_SHARD), qbuf, omem, sizeof(*c) + qbuf + omem,
+        (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd, c->resp,
+        c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+}
+
+void client_cron(struct client *c)
+{
+    long long idle = server.now_ms - c->last_ms;
+    int timeout = server.cfg.timeout;
+
+    if (timeout > 0 && !(c->flags & CLIENT_F_PUBSUB) && idle > timeout * 1000LL) {
+        log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, c->addr);
+        client_close_async(c, NULL);
+        return;
+    }
+    if (idle > CLIENT_SHRINK_IDLE_MS && resp_parser_idle(&c->parser))
+        resp_parser_shrink(&c->parser);
+}

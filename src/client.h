@@ -1,0 +1,102 @@
+/* One connection: its parser, output buffer, protocol state, subscriptions (kept by
+ * pubsub.c), output limits and asynchronous close. A client is never freed inside a
+ * callback that may still use it: it is marked closing and the flush pass frees it. */
+#ifndef EVB_CLIENT_H
+#define EVB_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "resp.h"
+
+struct command;
+struct dict;
+struct msg;
+
+#define CLIENT_F_PUBSUB (1u << 0)            /* has a subscription (RESP2 context rule) */
+#define CLIENT_F_CLOSE_AFTER_REPLY (1u << 1) /* stop reading, close once output is sent */
+#define CLIENT_F_CLOSE_ASAP (1u << 2)        /* close at the next pass, unsent output dropped */
+#define CLIENT_F_PENDING_WRITE (1u << 3)     /* on server.pending */
+#define CLIENT_F_UNIX (1u << 4)              /* connected over the unix socket */
+#define CLIENT_F_AUTHENTICATED (1u << 5)
+#define CLIENT_F_REPLY_OFF (1u << 6)  /* CLIENT REPLY OFF */
+#define CLIENT_F_REPLY_SKIP (1u << 7) /* the current command's reply is dropped */
+#define CLIENT_F_REPLY_SKIP_NEXT (1u << 8)
+#define CLIENT_F_WRITE_WAIT (1u << 9) /* write event armed: the socket is full */
+
+/* Subscription kinds, also the index of client.subs. */
+enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
+
+struct client {
+    uint64_t id;
+    int fd;
+    unsigned flags;
+    int resp; /* 2 or 3 */
+    int db;
+    struct event *read_ev;
+    struct event *write_ev;
+    struct evbuffer *out;
+    struct evbuffer *reply; /* where the running command replies: out, or a discard buffer */
+    struct resp_parser parser;
+
+    /* The command being run, valid during dispatch. */
+    int argc;
+    char **argv;
+    size_t *argvlen;
+    const struct command *cmd;
+    const char *last_cmd; /* full name of the last command, for CLIENT LIST */
+
+    struct dict *subs[3]; /* enum pubsub_kind -> (name -> struct subscription); lazy */
+
+    char *name;
+    char *lib_name;
+    char *lib_ver;
+    char addr[128];
+    char laddr[128];
+    long long ctime_ms;
+    long long last_ms;
+    long long soft_limit_since_ms; /* 0 when under the soft output limit */
+
+    TAILQ_ENTRY(client) all_link;
+    TAILQ_ENTRY(client) pending_link;
+    TAILQ_ENTRY(client) closing_link;
+};
+
+/* Takes ownership of a connected, non-blocking socket and starts reading from it.
+ * Returns the client, registered in server.clients. */
+struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr);
+
+/* Marks the client closing and queues it; the flush pass frees it. Safe anywhere,
+ * also during fan-out. why is logged at verbose level (may be NULL). */
+void client_close_async(struct client *c, const char *why);
+
+/* Frees a client taken off server.closing. Only the flush pass and shutdown call this. */
+void client_free(struct client *c);
+
+/* Queues a published frame (borrowed; referenced if kept) and enforces the pub/sub output
+ * limits. The hot path of fan-out. */
+void client_deliver(struct client *c, struct msg *m);
+
+/* Puts the client on the pending list if it has output. */
+void client_schedule_write(struct client *c);
+
+/* Writes what the socket takes. Called by the flush pass and the write event. */
+void client_write(struct client *c);
+
+/* Number of subscriptions of one kind, and of channels plus patterns (Redis's count). */
+size_t client_sub_count(const struct client *c, enum pubsub_kind kind);
+
+/* Whether the client must still authenticate before running commands. */
+int client_auth_required(const struct client *c);
+
+/* Appends one CLIENT LIST line (without the newline) describing c. */
+void client_describe(const struct client *c, struct evbuffer *out);
+
+/* Frees parser buffers of clients idle long enough, closes timed-out ones. Run by cron. */
+void client_cron(struct client *c);
+
+/* Output bytes queued for the client. */
+size_t client_output_len(const struct client *c);
+
+#endif

@@ -1,0 +1,309 @@
+/* Server commands: COMMAND (generated from the command table), INFO, TIME, and the
+ * keyspace commands clients and test suites send that have nothing to act on here. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "command.h"
+#include "msg.h"
+#include "pattern.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+#include "util.h"
+
+/* command_each callback for COMMAND: one info entry per command. */
+static void info_each_cb(const struct command *cmd, void *arg)
+{
+    struct client *c = arg;
+    command_reply_info(c->reply, c->resp, cmd);
+}
+
+void cmd_command(struct client *c)
+{
+    reply_array(c->reply, command_count());
+    command_each(info_each_cb, c);
+}
+
+void cmd_command_count(struct client *c)
+{
+    reply_integer(c->reply, (long long)command_count());
+}
+
+struct list_ctx {
+    struct evbuffer *body;
+    size_t n;
+    const char *pattern;
+};
+
+/* command_each callback for COMMAND LIST: names, optionally filtered by a pattern. */
+static void list_each_cb(const struct command *cmd, void *arg)
+{
+    struct list_ctx *l = arg;
+    if (l->pattern && !pattern_match(l->pattern, strlen(l->pattern), cmd->name,
+                                     strlen(cmd->name), 1))
+        return;
+    reply_bulk_cstr(l->body, cmd->name);
+    l->n++;
+}
+
+void cmd_command_list(struct client *c)
+{
+    struct list_ctx l = {evbuffer_new(), 0, NULL};
+    if (c->argc == 5 && strcasecmp(c->argv[2], "filterby") == 0 &&
+        strcasecmp(c->argv[3], "pattern") == 0) {
+        l.pattern = c->argv[4];
+    } else if (c->argc != 2) {
+        reply_error(c->reply, "syntax error");
+        evbuffer_free(l.body);
+        return;
+    }
+    command_each(list_each_cb, &l);
+    reply_array(c->reply, l.n);
+    evbuffer_add_buffer(c->reply, l.body);
+    evbuffer_free(l.body);
+}
+
+void cmd_command_info(struct client *c)
+{
+    if (c->argc == 2) {
+        cmd_command(c);
+        return;
+    }
+    reply_array(c->reply, (size_t)(c->argc - 2));
+    for (int i = 2; i < c->argc; i++) {
+        const struct command *cmd = command_lookup(c->argv[i], c->argvlen[i]);
+        if (cmd)
+            command_reply_info(c->reply, c->resp, cmd);
+        else
+            reply_null(c->reply, c->resp);
+    }
+}
+
+/* command_each callback for COMMAND DOCS with no names. */
+static void docs_each_cb(const struct command *cmd, void *arg)
+{
+    struct client *c = arg;
+    reply_bulk_cstr(c->reply, cmd->fullname);
+    command_reply_docs(c->reply, c->resp, cmd);
+}
+
+void cmd_command_docs(struct client *c)
+{
+    if (c->argc == 2) {
+        reply_map(c->reply, c->resp, command_count());
+        command_each(docs_each_cb, c);
+        return;
+    }
+    size_t found = 0;
+    for (int i = 2; i < c->argc; i++)
+        found += command_lookup(c->argv[i], c->argvlen[i]) != NULL;
+    reply_map(c->reply, c->resp, found);
+    for (int i = 2; i < c->argc; i++) {
+        const struct command *cmd = command_lookup(c->argv[i], c->argvlen[i]);
+        if (cmd)
+            docs_each_cb(cmd, c);
+    }
+}
+
+void cmd_command_help(struct client *c)
+{
+    static const char *const lines[] = {
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Describe every command.",
+        "COUNT",
+        "    Count the commands.",
+        "DOCS [<command-name> ...]",
+        "    Document the given commands, or all of them.",
+        "INFO [<command-name> ...]",
+        "    Describe the given commands, or all of them.",
+        "LIST [FILTERBY PATTERN <pattern>]",
+        "    List the command names.",
+        "HELP",
+        "    Print this help.",
+    };
+    size_t n = sizeof(lines) / sizeof(lines[0]);
+    reply_array(c->reply, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(c->reply, lines[i]);
+}
+
+/* Resident set size in bytes, from /proc (0 when unavailable). */
+static long long rss_bytes(void)
+{
+    long long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+/* Formats a byte count like Redis's *_human fields. */
+static void human_bytes(char *buf, size_t len, long long n)
+{
+    static const char units[] = "BKMGT";
+    double d = (double)n;
+    int u = 0;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lldB", n);
+    else
+        snprintf(buf, len, "%.2f%c", d, units[u]);
+}
+
+/* Appends the "# Server" section. */
+static void info_server(struct evbuffer *b)
+{
+    struct utsname un;
+    struct timeval tv;
+    long long up = (server.now_ms - server.start_ms) / 1000;
+    uname(&un);
+    gettimeofday(&tv, NULL);
+    evbuffer_add_printf(b,
+                        "# Server\r\nredis_version:%s\r\nevbrokerd_version:%s\r\n"
+                        "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
+                        "multiplexing_api:%s\r\nlibevent_version:%s\r\nprocess_id:%d\r\n"
+                        "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
+                        "uptime_in_days:%lld\r\nconfig_file:%s\r\n",
+                        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release,
+                        un.machine, (int)(sizeof(long) * 8), event_base_get_method(server.base),
+                        event_get_version(), (int)getpid(), server.port,
+                        (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400,
+                        server.config_path ? server.config_path : "");
+}
+
+/* Appends the "# Clients" section. */
+static void info_clients(struct evbuffer *b)
+{
+    long long pubsub_clients = 0;
+    struct client *c;
+    TAILQ_FOREACH(c, &server.clients, all_link)
+    pubsub_clients += (c->flags & CLIENT_F_PUBSUB) != 0;
+    evbuffer_add_printf(b,
+                        "# Clients\r\nconnected_clients:%lld\r\nmaxclients:%d\r\n"
+                        "pubsub_clients:%lld\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+                        server.nclients, server.cfg.maxclients, pubsub_clients);
+}
+
+/* Appends the "# Memory" section. */
+static void info_memory(struct evbuffer *b)
+{
+    char human[32];
+    long long rss = rss_bytes();
+    human_bytes(human, sizeof(human), rss);
+    evbuffer_add_printf(b, "# Memory\r\nused_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n",
+                        rss, human);
+}
+
+/* Appends the "# Stats" section (Redis's field names). */
+static void info_stats(struct evbuffer *b)
+{
+    const struct stats *s = &server.stats;
+    evbuffer_add_printf(
+        b,
+        "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
+        "total_net_input_bytes:%lld\r\ntotal_net_output_bytes:%lld\r\nrejected_connections:%lld\r\n"
+        "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
+        "client_output_buffer_limit_disconnections:%lld\r\n"
+        "client_query_buffer_limit_disconnections:%lld\r\ntotal_protocol_errors:%lld\r\n",
+        s->connections_received, s->commands_processed, s->net_input_bytes, s->net_output_bytes,
+        s->rejected_connections, pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN),
+        pubsub_count(PUBSUB_SHARD), s->output_limit_disconnections, s->query_limit_disconnections,
+        s->protocol_errors);
+}
+
+/* Appends the "# Pubsub" section (evbrokerd's own). */
+static void info_pubsub(struct evbuffer *b)
+{
+    const struct stats *s = &server.stats;
+    evbuffer_add_printf(b,
+                        "# Pubsub\r\npubsub_channels:%zu\r\npubsub_patterns:%zu\r\n"
+                        "pubsubshard_channels:%zu\r\npubsub_publishes:%lld\r\n"
+                        "pubsub_deliveries:%lld\r\npubsub_frames_alive:%zu\r\n",
+                        pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN),
+                        pubsub_count(PUBSUB_SHARD), s->publishes, s->deliveries,
+                        msg_live_count());
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(struct evbuffer *b);
+} info_sections[] = {
+    {"server", info_server}, {"clients", info_clients}, {"memory", info_memory},
+    {"stats", info_stats},   {"pubsub", info_pubsub},
+};
+
+#define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))
+
+void cmd_info(struct client *c)
+{
+    int want[INFO_NSECTIONS] = {0};
+    int all = c->argc == 1;
+    struct evbuffer *b = evbuffer_new();
+
+    for (int i = 1; i < c->argc; i++) {
+        if (strcasecmp(c->argv[i], "all") == 0 || strcasecmp(c->argv[i], "everything") == 0 ||
+            strcasecmp(c->argv[i], "default") == 0)
+            all = 1;
+        for (size_t s = 0; s < INFO_NSECTIONS; s++)
+            if (strcasecmp(c->argv[i], info_sections[s].name) == 0)
+                want[s] = 1;
+    }
+    for (size_t s = 0; s < INFO_NSECTIONS; s++) {
+        if (!all && !want[s])
+            continue;
+        if (evbuffer_get_length(b) > 0)
+            evbuffer_add(b, "\r\n", 2);
+        info_sections[s].fn(b);
+    }
+    size_t len = evbuffer_get_length(b);
+    reply_verbatim(c->reply, c->resp, len ? (const char *)evbuffer_pullup(b, -1) : "", len);
+    evbuffer_free(b);
+}
+
+void cmd_flushall(struct client *c)
+{
+    reply_simple(c->reply, "OK");
+}
+
+void cmd_flushdb(struct client *c)
+{
+    reply_simple(c->reply, "OK");
+}
+
+void cmd_dbsize(struct client *c)
+{
+    reply_integer(c->reply, 0);
+}
+
+void cmd_function_flush(struct client *c)
+{
+    reply_simple(c->reply, "OK");
+}
+
+void cmd_debug(struct client *c)
+{
+    reply_error(c->reply, "DEBUG is not supported by evbrokerd");
+}
+
+void cmd_time(struct client *c)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    reply_array(c->reply, 2);
+    reply_bulk_ll(c->reply, (long long)tv.tv_sec);
+    reply_bulk_ll(c->reply, (long long)tv.tv_usec);
+}

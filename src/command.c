@@ -1,0 +1,427 @@
+/* The command table and the dispatcher. The table is the single source for arity, the
+ * checks the dispatcher makes, and what COMMAND and COMMAND DOCS report. Handlers live in
+ * cmd_*.c and never re-validate what the dispatcher checked. */
+#include "command.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "reply.h"
+#include "server.h"
+#include "util.h"
+
+#define F_PUBSUB_CMD "pubsub noscript loading stale"
+#define F_CONN "noscript loading stale fast no_auth allow_busy"
+
+static struct command pubsub_subcommands[] = {
+    {"channels", cmd_pubsub_channels, -2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub",
+     "2.8.0", "Returns the active channels.",
+     "O(N) where N is the number of active channels, and assuming constant time pattern matching "
+     "(relatively short channels and patterns)",
+     "pattern:pattern:optional"},
+    {"help", cmd_pubsub_help, 2, 0, "loading stale", "@slow", "pubsub", "6.2.0",
+     "Returns helpful text about the different subcommands.", "O(1)", ""},
+    {"numpat", cmd_pubsub_numpat, 2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub", "2.8.0",
+     "Returns a count of unique pattern subscriptions.", "O(1)", ""},
+    {"numsub", cmd_pubsub_numsub, -2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub",
+     "2.8.0", "Returns a count of subscribers to channels.",
+     "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+     "channel:string:optional,multiple"},
+    {"shardchannels", cmd_pubsub_shardchannels, -2, 0, "pubsub loading stale", "@pubsub @slow",
+     "pubsub", "7.0.0", "Returns the active shard channels.",
+     "O(N) where N is the number of active shard channels, and assuming constant time pattern "
+     "matching (relatively short shard channels).",
+     "pattern:pattern:optional"},
+    {"shardnumsub", cmd_pubsub_shardnumsub, -2, 0, "pubsub loading stale", "@pubsub @slow",
+     "pubsub", "7.0.0", "Returns the count of subscribers of shard channels.",
+     "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels",
+     "shardchannel:string:optional,multiple"},
+    {0},
+};
+
+static struct command client_subcommands[] = {
+    {"getname", cmd_client_getname, 2, 0, "noscript loading stale", "@slow @connection",
+     "connection", "2.6.9", "Returns the name of the connection.", "O(1)", ""},
+    {"help", cmd_client_help, 2, 0, "loading stale", "@slow @connection", "connection", "5.0.0",
+     "Returns helpful text about the different subcommands.", "O(1)", ""},
+    {"id", cmd_client_id, 2, 0, "noscript loading stale", "@slow @connection", "connection",
+     "5.0.0", "Returns the unique client ID of the connection.", "O(1)", ""},
+    {"info", cmd_client_info, 2, 0, "noscript loading stale", "@slow @connection", "connection",
+     "6.2.0", "Returns information about the connection.", "O(1)", ""},
+    {"kill", cmd_client_kill, -3, 0, "admin noscript loading stale", "@admin @slow @dangerous @connection",
+     "connection", "2.4.0", "Terminates open connections.",
+     "O(N) where N is the number of client connections", "filter:oneof"},
+    {"list", cmd_client_list, -2, 0, "admin noscript loading stale",
+     "@admin @slow @dangerous @connection", "connection", "2.4.0",
+     "Lists open connections.", "O(N) where N is the number of client connections",
+     "type:oneof:optional client-id:integer:optional,multiple"},
+    {"reply", cmd_client_reply, 3, 0, "noscript loading stale", "@slow @connection",
+     "connection", "3.2.0", "Instructs the server whether to reply to commands.", "O(1)",
+     "action:oneof"},
+    {"setinfo", cmd_client_setinfo, 4, 0, "noscript loading stale", "@slow @connection",
+     "connection", "7.2.0", "Sets information specific to the client or connection.", "O(1)",
+     "attr:oneof"},
+    {"setname", cmd_client_setname, 3, 0, "noscript loading stale", "@slow @connection",
+     "connection", "2.6.9", "Sets the connection name.", "O(1)", "connection-name:string"},
+    {0},
+};
+
+static struct command command_subcommands[] = {
+    {"count", cmd_command_count, 2, 0, "loading stale", "@slow @connection", "server", "2.8.13",
+     "Returns a count of commands.", "O(1)", ""},
+    {"docs", cmd_command_docs, -2, 0, "loading stale", "@slow @connection", "server", "7.0.0",
+     "Returns documentary information about one, multiple or all commands.",
+     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple"},
+    {"help", cmd_command_help, 2, 0, "loading stale", "@slow @connection", "server", "5.0.0",
+     "Returns helpful text about the different subcommands.", "O(1)", ""},
+    {"info", cmd_command_info, -2, 0, "loading stale", "@slow @connection", "server", "2.8.13",
+     "Returns information about one, multiple or all commands.",
+     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple"},
+    {"list", cmd_command_list, -2, 0, "loading stale", "@slow @connection", "server", "7.0.0",
+     "Returns a list of command names.", "O(N) where N is the total number of Redis commands",
+     "filterby:oneof:optional"},
+    {0},
+};
+
+static struct command function_subcommands[] = {
+    {"flush", cmd_function_flush, -2, 0, "write noscript", "@write @slow @scripting", "scripting",
+     "7.0.0", "Deletes all libraries and functions (there are none here).",
+     "O(N) where N is the number of functions deleted", "flush-type:oneof:optional"},
+    {0},
+};
+
+static struct command command_table[] = {
+    {"auth", cmd_auth, -2, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection", "connection",
+     "1.0.0", "Authenticates the connection.",
+     "O(N) where N is the number of passwords defined for the user",
+     "username:string:optional password:string"},
+    {"client", NULL, -2, 0, "", "@slow", "connection", "2.4.0",
+     "A container for client connection commands.", "Depends on subcommand.", "",
+     client_subcommands},
+    {"command", cmd_command, -1, 0, "loading stale", "@slow @connection", "server", "2.8.13",
+     "Returns detailed information about all commands.",
+     "O(N) where N is the total number of Redis commands", "", command_subcommands},
+    {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
+     "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)",
+     ""},
+    {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous",
+     "server", "1.0.0", "A container for debugging commands (not supported).",
+     "Depends on subcommand.", ""},
+    {"echo", cmd_echo, 2, 0, "fast", "@fast @connection", "connection", "1.0.0",
+     "Returns the given string.", "O(1)", "message:string"},
+    {"flushall", cmd_flushall, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
+     "1.0.0", "Removes all keys from all databases (there are none here).",
+     "O(N) where N is the total number of keys in all databases", "flush-type:oneof:optional"},
+    {"flushdb", cmd_flushdb, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
+     "1.0.0", "Remove all keys from the current database (there are none here).",
+     "O(N) where N is the number of keys in the selected database", "flush-type:oneof:optional"},
+    {"function", NULL, -2, 0, "", "@slow", "scripting", "7.0.0", "A container for function commands.",
+     "Depends on subcommand.", "", function_subcommands},
+    {"hello", cmd_hello, -1, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection",
+     "connection", "6.0.0", "Handshakes with the Redis server.", "O(1)",
+     "arguments:block:optional"},
+    {"info", cmd_info, -1, 0, "loading stale sentinel", "@slow @dangerous", "server", "1.0.0",
+     "Returns information and statistics about the server.", "O(1)",
+     "section:string:optional,multiple"},
+    {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast sentinel", "@fast @connection", "connection",
+     "1.0.0", "Returns the server's liveliness response.", "O(1)", "message:string:optional"},
+    {"psubscribe", cmd_psubscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "2.0.0", "Listens for messages published to channels that match one or more patterns.",
+     "O(N) where N is the number of patterns the client is already subscribed to.",
+     "pattern:pattern:multiple"},
+    {"publish", cmd_publish, 3, 0, "pubsub loading stale fast", "@pubsub @fast", "pubsub", "2.0.0",
+     "Posts a message to a channel.",
+     "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the "
+     "number of patterns that can match it.",
+     "channel:string message:string"},
+    {"pubsub", NULL, -2, 0, "", "@slow", "pubsub", "2.8.0", "A container for Pub/Sub commands.",
+     "Depends on subcommand.", "", pubsub_subcommands},
+    {"punsubscribe", cmd_punsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
+     "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or "
+     "more patterns.",
+     "O(N) where N is the number of patterns to unsubscribe.", "pattern:pattern:optional,multiple"},
+    {"quit", cmd_quit, -1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
+     "connection", "1.0.0", "Closes the connection.", "O(1)", ""},
+    {"reset", cmd_reset, 1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
+     "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
+    {"select", cmd_select, 2, 0, "loading stale fast", "@keyspace @fast", "connection", "1.0.0",
+     "Changes the selected database (pub/sub is database independent).", "O(1)",
+     "index:integer"},
+    {"spublish", cmd_spublish, 3, 0, "pubsub loading stale fast", "@pubsub @fast", "pubsub",
+     "7.0.0", "Post a message to a shard channel",
+     "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+     "shardchannel:string message:string"},
+    {"ssubscribe", cmd_ssubscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "7.0.0", "Listens for messages published to shard channels.",
+     "O(N) where N is the number of shard channels to subscribe to.",
+     "shardchannel:string:multiple"},
+    {"subscribe", cmd_subscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "2.0.0", "Listens for messages published to channels.",
+     "O(N) where N is the number of channels to subscribe to.", "channel:string:multiple"},
+    {"sunsubscribe", cmd_sunsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
+     "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.",
+     "O(N) where N is the number of shard channels to unsubscribe.",
+     "shardchannel:string:optional,multiple"},
+    {"time", cmd_time, 1, 0, "loading stale fast", "@fast", "server", "2.6.0",
+     "Returns the server time.", "O(1)", ""},
+    {"unsubscribe", cmd_unsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
+     "pubsub", "2.0.0", "Stops listening to messages posted to channels.",
+     "O(N) where N is the number of channels to unsubscribe.", "channel:string:optional,multiple"},
+    {0},
+};
+
+/* Where replies go while CLIENT REPLY OFF or SKIP is in force; drained after each command. */
+static struct evbuffer *discard_buf;
+
+void command_init(void)
+{
+    for (struct command *c = command_table; c->name; c++) {
+        snprintf(c->fullname, sizeof(c->fullname), "%s", c->name);
+        for (struct command *s = c->subcommands; s && s->name; s++) {
+            s->parent = c->name;
+            snprintf(s->fullname, sizeof(s->fullname), "%s|%s", c->name, s->name);
+        }
+    }
+}
+
+/* Finds a name in a table ended by a zeroed entry. */
+static struct command *table_lookup(struct command *table, const char *name, size_t len)
+{
+    for (struct command *c = table; c->name; c++)
+        if (util_strcaseeq(c->name, name, len))
+            return c;
+    return NULL;
+}
+
+const struct command *command_lookup(const char *name, size_t len)
+{
+    const char *bar = memchr(name, '|', len);
+    if (bar == NULL)
+        return table_lookup(command_table, name, len);
+    struct command *parent = table_lookup(command_table, name, (size_t)(bar - name));
+    if (parent == NULL || parent->subcommands == NULL)
+        return NULL;
+    return table_lookup(parent->subcommands, bar + 1, len - (size_t)(bar - name) - 1);
+}
+
+size_t command_count(void)
+{
+    return sizeof(command_table) / sizeof(command_table[0]) - 1;
+}
+
+void command_each(void (*fn)(const struct command *cmd, void *arg), void *arg)
+{
+    for (const struct command *c = command_table; c->name; c++)
+        fn(c, arg);
+}
+
+/* Redis's "unknown command" text: the name and the first arguments, 128 bytes at most. */
+static void reply_unknown_command(struct client *c)
+{
+    char args[256];
+    size_t n = 0;
+    args[0] = '\0';
+    for (int i = 1; i < c->argc && n < 128; i++) {
+        int room = 128 - (int)n;
+        int len = (int)c->argvlen[i] < room ? (int)c->argvlen[i] : room;
+        n += (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", len, c->argv[i]);
+    }
+    reply_errorf(c->reply, "unknown command '%.128s', with args beginning with: %s", c->argv[0],
+                 args);
+}
+
+/* Finds the command (or subcommand) for c's arguments, replying with Redis's error when
+ * there is none or the arity is wrong. Returns NULL after an error reply. */
+static const struct command *dispatch_lookup(struct client *c)
+{
+    struct command *cmd = table_lookup(command_table, c->argv[0], c->argvlen[0]);
+
+    if (cmd == NULL) {
+        reply_unknown_command(c);
+        return NULL;
+    }
+    if (cmd->subcommands && c->argc >= 2) {
+        struct command *sub = table_lookup(cmd->subcommands, c->argv[1], c->argvlen[1]);
+        if (sub == NULL) {
+            char upper[40];
+            size_t i;
+            for (i = 0; cmd->name[i] && i < sizeof(upper) - 1; i++)
+                upper[i] = (char)(cmd->name[i] - 'a' + 'A');
+            upper[i] = '\0';
+            reply_errorf(c->reply, "unknown subcommand '%.128s'. Try %s HELP.", c->argv[1], upper);
+            return NULL;
+        }
+        cmd = sub;
+    } else if (cmd->subcommands && cmd->proc == NULL) {
+        reply_errorf(c->reply, "wrong number of arguments for '%s' command", cmd->fullname);
+        return NULL;
+    }
+    if ((cmd->arity > 0 && c->argc != cmd->arity) || c->argc < -cmd->arity) {
+        reply_errorf(c->reply, "wrong number of arguments for '%s' command", cmd->fullname);
+        return NULL;
+    }
+    return cmd;
+}
+
+void command_dispatch(struct client *c)
+{
+    const struct command *cmd;
+
+    if (c->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP)) {
+        if (discard_buf == NULL)
+            discard_buf = evbuffer_new();
+        c->reply = discard_buf;
+    } else {
+        c->reply = c->out;
+    }
+
+    cmd = dispatch_lookup(c);
+    if (cmd == NULL) {
+        /* error already sent */
+    } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
+        reply_error(c->reply, "-NOAUTH Authentication required.");
+    } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {
+        reply_errorf(c->reply,
+                     "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                     "RESET are allowed in this context",
+                     cmd->fullname);
+    } else {
+        c->cmd = cmd;
+        cmd->proc(c);
+        c->cmd = NULL;
+        c->last_cmd = cmd->fullname;
+        server.stats.commands_processed++;
+    }
+
+    if (discard_buf)
+        evbuffer_drain(discard_buf, evbuffer_get_length(discard_buf));
+    c->reply = c->out;
+    c->flags &= ~CLIENT_F_REPLY_SKIP;
+    if (c->flags & CLIENT_F_REPLY_SKIP_NEXT)
+        c->flags = (c->flags & ~CLIENT_F_REPLY_SKIP_NEXT) | CLIENT_F_REPLY_SKIP;
+}
+
+/* Replies a space-separated word list as a set of simple strings. */
+static void reply_word_set(struct evbuffer *out, int resp, const char *words)
+{
+    size_t n = 0;
+    const char *p = words;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        n++;
+        while (*p && *p != ' ')
+            p++;
+    }
+    reply_set(out, resp, n);
+    for (p = words; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        while (*p && *p != ' ')
+            p++;
+        if (p > start) {
+            evbuffer_add(out, "+", 1);
+            evbuffer_add(out, start, (size_t)(p - start));
+            evbuffer_add(out, "\r\n", 2);
+        }
+    }
+}
+
+/* Number of entries in a zero-terminated subcommand table. */
+static size_t subcommand_count(const struct command *cmd)
+{
+    size_t n = 0;
+    for (const struct command *s = cmd->subcommands; s && s->name; s++)
+        n++;
+    return n;
+}
+
+void command_reply_info(struct evbuffer *out, int resp, const struct command *cmd)
+{
+    reply_array(out, 10);
+    reply_bulk_cstr(out, cmd->fullname);
+    reply_integer(out, cmd->arity);
+    reply_word_set(out, resp, cmd->info_flags);
+    reply_integer(out, 0); /* first key: pub/sub commands take no keys */
+    reply_integer(out, 0);
+    reply_integer(out, 0);
+    reply_word_set(out, resp, cmd->acl);
+    reply_array(out, 0); /* tips */
+    reply_array(out, 0); /* key specs */
+    reply_array(out, subcommand_count(cmd));
+    for (const struct command *s = cmd->subcommands; s && s->name; s++)
+        command_reply_info(out, resp, s);
+}
+
+/* Replies the "arguments" array of COMMAND DOCS from the "name:type[:flags]" list. */
+static void reply_doc_args(struct evbuffer *out, int resp, const char *spec)
+{
+    char buf[256];
+    char *fields[8][3];
+    size_t n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && n < 8;
+         tok = strtok_r(NULL, " ", &save)) {
+        fields[n][0] = tok;
+        fields[n][1] = strchr(tok, ':');
+        if (fields[n][1])
+            *fields[n][1]++ = '\0';
+        fields[n][2] = fields[n][1] ? strchr(fields[n][1], ':') : NULL;
+        if (fields[n][2])
+            *fields[n][2]++ = '\0';
+        n++;
+    }
+    reply_array(out, n);
+    for (size_t i = 0; i < n; i++) {
+        int has_flags = fields[i][2] != NULL;
+        reply_map(out, resp, has_flags ? 3 : 2);
+        reply_bulk_cstr(out, "name");
+        reply_bulk_cstr(out, fields[i][0]);
+        reply_bulk_cstr(out, "type");
+        reply_bulk_cstr(out, fields[i][1] ? fields[i][1] : "string");
+        if (has_flags) {
+            char words[64];
+            snprintf(words, sizeof(words), "%s", fields[i][2]);
+            for (char *p = words; *p; p++)
+                if (*p == ',')
+                    *p = ' ';
+            reply_bulk_cstr(out, "flags");
+            reply_word_set(out, resp, words);
+        }
+    }
+}
+
+void command_reply_docs(struct evbuffer *out, int resp, const struct command *cmd)
+{
+    int has_args = cmd->args && cmd->args[0];
+    size_t nsub = subcommand_count(cmd);
+
+    reply_map(out, resp, 4 + (has_args ? 1 : 0) + (nsub ? 1 : 0));
+    reply_bulk_cstr(out, "summary");
+    reply_bulk_cstr(out, cmd->summary);
+    reply_bulk_cstr(out, "since");
+    reply_bulk_cstr(out, cmd->since);
+    reply_bulk_cstr(out, "group");
+    reply_bulk_cstr(out, cmd->group);
+    reply_bulk_cstr(out, "complexity");
+    reply_bulk_cstr(out, cmd->complexity);
+    if (has_args) {
+        reply_bulk_cstr(out, "arguments");
+        reply_doc_args(out, resp, cmd->args);
+    }
+    if (nsub) {
+        reply_bulk_cstr(out, "subcommands");
+        reply_map(out, resp, nsub);
+        for (const struct command *s = cmd->subcommands; s->name; s++) {
+            reply_bulk_cstr(out, s->fullname);
+            command_reply_docs(out, resp, s);
+        }
+    }
+}

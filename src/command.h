@@ -1,0 +1,63 @@
+/* The command table and the dispatcher. The table is the only source of arity, flags and
+ * the COMMAND / COMMAND DOCS output. The dispatcher checks existence, arity, auth and the
+ * RESP2 subscribed-context rule before a handler runs, so handlers never re-validate. */
+#ifndef EVB_COMMAND_H
+#define EVB_COMMAND_H
+
+#include <stddef.h>
+
+struct client;
+struct evbuffer;
+
+#define CMD_F_PUBSUB_OK (1u << 0) /* allowed in the RESP2 subscribed context */
+#define CMD_F_NO_AUTH (1u << 1)   /* allowed before authentication */
+
+typedef void command_proc(struct client *c);
+
+struct command {
+    const char *name;   /* lower case; for a subcommand just the subcommand */
+    command_proc *proc; /* for a container: runs when no subcommand is given, or NULL */
+    int arity;          /* argc including the name; negative means "at least -arity" */
+    unsigned flags;     /* CMD_F_*: what the dispatcher checks */
+    const char *info_flags; /* COMMAND flags, space separated ("pubsub loading stale fast") */
+    const char *acl;        /* ACL categories, space separated ("@pubsub @fast") */
+    const char *group;      /* COMMAND DOCS group: "pubsub", "connection", "server" */
+    const char *since;
+    const char *summary;
+    const char *complexity;
+    const char *args; /* COMMAND DOCS arguments: "name:type[:flag]" space separated */
+    struct command *subcommands; /* table ended by a zeroed entry, or NULL */
+    const char *parent;          /* container name for a subcommand; filled at start */
+    char fullname[40];           /* "pubsub|numsub"; filled at start */
+};
+
+/* Fills the full names. Call once at start. */
+void command_init(void);
+
+/* Runs the command in c->argc/argv after the checks. */
+void command_dispatch(struct client *c);
+
+/* Writes COMMAND, COMMAND COUNT/LIST/INFO/DOCS replies (cmd_server.c uses these). */
+size_t command_count(void);
+void command_reply_info(struct evbuffer *out, int resp, const struct command *cmd);
+void command_reply_docs(struct evbuffer *out, int resp, const struct command *cmd);
+/* Looks a top-level command up by name (case-insensitive), or NULL. */
+const struct command *command_lookup(const char *name, size_t len);
+/* Calls fn for every top-level command in table order. */
+void command_each(void (*fn)(const struct command *cmd, void *arg), void *arg);
+
+/* Handlers, grouped by file. */
+/* cmd_pubsub.c */
+command_proc cmd_publish, cmd_spublish, cmd_subscribe, cmd_unsubscribe, cmd_psubscribe,
+    cmd_punsubscribe, cmd_ssubscribe, cmd_sunsubscribe, cmd_pubsub_channels, cmd_pubsub_numsub,
+    cmd_pubsub_numpat, cmd_pubsub_shardchannels, cmd_pubsub_shardnumsub, cmd_pubsub_help;
+/* cmd_conn.c */
+command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_hello,
+    cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo, cmd_client_info,
+    cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
+/* cmd_server.c */
+command_proc cmd_command, cmd_command_count, cmd_command_list, cmd_command_info,
+    cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb, cmd_dbsize,
+    cmd_function_flush, cmd_debug, cmd_time;
+
+#endif

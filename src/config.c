@@ -1,0 +1,626 @@
+/* The configuration key table and the INI loader built on inih. Every default, file value and
+ * command-line override goes through the same per-type setter, so nothing bypasses validation.
+ * This module only fills struct config: it never opens sockets or applies settings itself.
+ * inih is fed through our own line reader, which numbers lines, rejects over-long and malformed
+ * lines (inih would truncate or mis-number them) and disables multi-line continuation. */
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CONFIG_MB (1024LL * 1024)
+#define CONFIG_SUN_PATH_MAX ((long long)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+struct config_def;
+
+/* Parses value for one key and stores it in cfg; on failure cfg is unchanged and err says why. */
+typedef int config_setter_fn(struct config *cfg, const struct config_def *def, const char *value,
+                             char *err, size_t errlen);
+
+/* One key: the public description first, so config_key() can hand out a pointer to it. */
+struct config_def {
+    struct config_key_info info;
+    config_setter_fn *set;
+    size_t offset; /* field in struct config, for the generic setters */
+    long long min; /* integers and sizes: bounds; strings: minimum and maximum length */
+    long long max;
+};
+
+static config_setter_fn config_set_int;
+static config_setter_fn config_set_size;
+static config_setter_fn config_set_string;
+static config_setter_fn config_set_perm;
+static config_setter_fn config_set_level;
+static config_setter_fn config_set_bind;
+static config_setter_fn config_set_output_limit;
+
+#define CONFIG_FIELD(f) offsetof(struct config, f)
+
+/* One row: section, name, default, reloadable, setter (the type), field, bounds, help. */
+#define CONFIG_KEY(sec, name, def, reload, set, field, min, max, help)                             \
+    {                                                                                              \
+        {sec, name, def, help, reload}, set, field, min, max                                       \
+    }
+
+/* The only source of keys, defaults, bounds and help; conf/evbrokerd.conf mirrors it. */
+static const struct config_def config_table[] = {
+    CONFIG_KEY("server", "bind", "127.0.0.1 -::1", 0, config_set_bind, CONFIG_FIELD(bind), 1,
+               CONFIG_MAX_BIND,
+               "addresses to listen on; a leading '-' skips an address that is unavailable"),
+    CONFIG_KEY("server", "port", "6379", 0, config_set_int, CONFIG_FIELD(port), 0, 65535,
+               "TCP port; 0 disables TCP"),
+    CONFIG_KEY("server", "unixsocket", "", 0, config_set_string, CONFIG_FIELD(unixsocket), 0,
+               CONFIG_SUN_PATH_MAX, "Unix socket path; empty for none"),
+    CONFIG_KEY("server", "unixsocketperm", "0", 0, config_set_perm, CONFIG_FIELD(unixsocketperm), 0,
+               07777, "octal permissions of the Unix socket; 0 leaves them to the umask"),
+    CONFIG_KEY("server", "tcp_backlog", "511", 0, config_set_int, CONFIG_FIELD(tcp_backlog), 1,
+               65535, "listen(2) backlog"),
+    CONFIG_KEY("server", "maxclients", "10000", 1, config_set_int, CONFIG_FIELD(maxclients), 1,
+               1000000, "maximum number of connected clients"),
+    CONFIG_KEY("server", "timeout", "0", 1, config_set_int, CONFIG_FIELD(timeout), 0, INT_MAX,
+               "seconds before an idle non-subscriber is closed; 0 = never"),
+    CONFIG_KEY("server", "tcp_keepalive", "300", 1, config_set_int, CONFIG_FIELD(tcp_keepalive), 0,
+               INT_MAX, "TCP keepalive interval in seconds; 0 = off"),
+    CONFIG_KEY("server", "pidfile", "", 0, config_set_string, CONFIG_FIELD(pidfile), 0,
+               PATH_MAX - 1, "file to write the process id to; empty for none"),
+    CONFIG_KEY("log", "level", "notice", 1, config_set_level, CONFIG_FIELD(log_level), 0, 0,
+               "debug, verbose, notice or warning"),
+    CONFIG_KEY("log", "target", "stderr", 1, config_set_string, CONFIG_FIELD(log_target), 1,
+               PATH_MAX - 1, "stderr, syslog or a file path"),
+    CONFIG_KEY("limits", "proto_max_bulk_len", "512mb", 1, config_set_size,
+               CONFIG_FIELD(proto_max_bulk_len), CONFIG_MB, LLONG_MAX,
+               "largest bulk string a client may send"),
+    CONFIG_KEY("limits", "client_query_buffer_limit", "1gb", 1, config_set_size,
+               CONFIG_FIELD(client_query_buffer_limit), CONFIG_MB, LLONG_MAX,
+               "largest unparsed input kept per client"),
+    CONFIG_KEY("limits", "pubsub_output_limit", "32mb 8mb 60", 1, config_set_output_limit, 0, 0,
+               LLONG_MAX, "subscriber output limits: hard soft seconds; 0 disables a limit"),
+    CONFIG_KEY("security", "requirepass", "", 1, config_set_string, CONFIG_FIELD(requirepass), 0,
+               INT_MAX, "password clients must AUTH with; empty for none"),
+};
+
+#define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
+
+static const char *const config_sections[] = {"server", "log", "limits", "security"};
+
+/* State of one config_load run, shared by the line reader and the inih handler. */
+struct config_load {
+    struct config *cfg;
+    const char *path;
+    config_report_fn *report;
+    void *arg;
+    int problems;
+    const char *buf; /* the whole file */
+    size_t len;
+    size_t pos;
+    int lineno;               /* line most recently handed to inih */
+    int in_bad_header;        /* after a malformed [section] line, already reported */
+    int set_on[CONFIG_NKEYS]; /* line each key was set on, 0 if not yet */
+};
+
+/* Returns a pointer to the int field a generic setter writes. */
+static int *config_int_field(struct config *cfg, const struct config_def *def)
+{
+    return (int *)((char *)cfg + def->offset);
+}
+
+/* Returns a pointer to the long long field a size setter writes. */
+static long long *config_ll_field(struct config *cfg, const struct config_def *def)
+{
+    return (long long *)((char *)cfg + def->offset);
+}
+
+/* Returns a pointer to the string field a string setter writes. */
+static char **config_str_field(struct config *cfg, const struct config_def *def)
+{
+    return (char **)((char *)cfg + def->offset);
+}
+
+/* Writes a byte count the way a user would type it ("1mb", "1500"), for error messages. */
+static void config_format_size(long long v, char *buf, size_t len)
+{
+    if (v != 0 && v % (1024 * CONFIG_MB) == 0)
+        snprintf(buf, len, "%lldgb", v / (1024 * CONFIG_MB));
+    else if (v != 0 && v % CONFIG_MB == 0)
+        snprintf(buf, len, "%lldmb", v / CONFIG_MB);
+    else if (v != 0 && v % 1024 == 0)
+        snprintf(buf, len, "%lldkb", v / 1024);
+    else
+        snprintf(buf, len, "%lld", v);
+}
+
+/* Sets an int field from a strict decimal integer within [min, max]. */
+static int config_set_int(struct config *cfg, const struct config_def *def, const char *value,
+                          char *err, size_t errlen)
+{
+    long long v;
+
+    if (util_parse_ll(value, strlen(value), &v) < 0 || v < def->min || v > def->max) {
+        snprintf(err, errlen, "must be an integer between %lld and %lld, got '%s'", def->min,
+                 def->max, value);
+        return -1;
+    }
+    *config_int_field(cfg, def) = (int)v;
+    return 0;
+}
+
+/* Sets a long long field from a size with an optional unit, at least min bytes. */
+static int config_set_size(struct config *cfg, const struct config_def *def, const char *value,
+                           char *err, size_t errlen)
+{
+    char min[32];
+    long long v;
+
+    config_format_size(def->min, min, sizeof(min));
+    if (util_parse_size(value, &v) < 0) {
+        snprintf(err, errlen, "must be a size such as 512mb (units k, kb, m, mb, g, gb), got '%s'",
+                 value);
+        return -1;
+    }
+    if (v < def->min || v > def->max) {
+        snprintf(err, errlen, "must be at least %s, got '%s'", min, value);
+        return -1;
+    }
+    *config_ll_field(cfg, def) = v;
+    return 0;
+}
+
+/* Sets a string field; an empty value stores NULL unless min demands a non-empty one. */
+static int config_set_string(struct config *cfg, const struct config_def *def, const char *value,
+                             char *err, size_t errlen)
+{
+    size_t len = strlen(value);
+    char **field = config_str_field(cfg, def);
+
+    if ((long long)len < def->min) {
+        snprintf(err, errlen, "must not be empty");
+        return -1;
+    }
+    if ((long long)len > def->max) {
+        snprintf(err, errlen, "must be at most %lld bytes long, got %zu", def->max, len);
+        return -1;
+    }
+    free(*field);
+    *field = len > 0 ? xstrdup(value) : NULL;
+    return 0;
+}
+
+/* Sets permission bits written in octal, with or without a leading 0 ("700", "0770"). */
+static int config_set_perm(struct config *cfg, const struct config_def *def, const char *value,
+                           char *err, size_t errlen)
+{
+    size_t len = strlen(value);
+    long long v = 0;
+
+    for (size_t i = 0; i < len && len <= 5; i++) {
+        if (value[i] < '0' || value[i] > '7') {
+            v = -1;
+            break;
+        }
+        v = v * 8 + (value[i] - '0');
+    }
+    if (len == 0 || len > 5 || v < def->min || v > def->max) {
+        snprintf(err, errlen, "must be octal permission bits such as 700 or 0770, got '%s'", value);
+        return -1;
+    }
+    *config_int_field(cfg, def) = (int)v;
+    return 0;
+}
+
+/* Sets a log level by name, ignoring case as Redis does for enumerated values. */
+static int config_set_level(struct config *cfg, const struct config_def *def, const char *value,
+                            char *err, size_t errlen)
+{
+    char lower[16];
+    size_t len = strlen(value);
+    int level = -1;
+
+    if (len < sizeof(lower)) {
+        for (size_t i = 0; i <= len; i++)
+            lower[i] = (char)tolower((unsigned char)value[i]);
+        level = log_level_parse(lower);
+    }
+    if (level < 0) {
+        snprintf(err, errlen, "must be one of debug, verbose, notice, warning, got '%s'", value);
+        return -1;
+    }
+    *config_int_field(cfg, def) = level;
+    return 0;
+}
+
+/* Checks one bind token: an IPv4 or IPv6 literal, optionally prefixed with '-'. */
+static int config_bind_valid(const char *token)
+{
+    struct in6_addr addr;
+
+    if (token[0] == '-')
+        token++;
+    return inet_pton(AF_INET, token, &addr) == 1 || inet_pton(AF_INET6, token, &addr) == 1;
+}
+
+/* Replaces the bind list with a space-separated list of addresses, all validated first. */
+static int config_set_bind(struct config *cfg, const struct config_def *def, const char *value,
+                           char *err, size_t errlen)
+{
+    char *copy = xstrdup(value);
+    char *tokens[CONFIG_MAX_BIND];
+    char *save = NULL;
+    int n = 0;
+    int rc = -1;
+
+    for (char *t = strtok_r(copy, " \t", &save); t != NULL; t = strtok_r(NULL, " \t", &save)) {
+        if (n == CONFIG_MAX_BIND) {
+            snprintf(err, errlen, "must list at most %d addresses, got more in '%s'",
+                     CONFIG_MAX_BIND, value);
+            goto done;
+        }
+        if (!config_bind_valid(t)) {
+            snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 address", t);
+            goto done;
+        }
+        tokens[n++] = t;
+    }
+    if (n < def->min) {
+        snprintf(err, errlen, "must list at least one address (set port = 0 to disable TCP)");
+        goto done;
+    }
+    for (int i = 0; i < cfg->nbind; i++) {
+        free(cfg->bind[i]);
+        cfg->bind[i] = NULL;
+    }
+    for (int i = 0; i < n; i++)
+        cfg->bind[i] = xstrdup(tokens[i]);
+    cfg->nbind = n;
+    rc = 0;
+done:
+    free(copy);
+    return rc;
+}
+
+/* Sets the pubsub output limits from "hard soft seconds", Redis's client-output-buffer-limit
+ * form: two sizes (0 disables that limit) and how long the soft limit may be exceeded. */
+static int config_set_output_limit(struct config *cfg, const struct config_def *def,
+                                   const char *value, char *err, size_t errlen)
+{
+    static const char *const what[] = {"hard limit", "soft limit", "soft seconds"};
+    char *copy = xstrdup(value);
+    char *tokens[4];
+    char *save = NULL;
+    long long v[3];
+    int n = 0;
+    int rc = -1;
+
+    for (char *t = strtok_r(copy, " \t", &save); t != NULL && n < 4;
+         t = strtok_r(NULL, " \t", &save))
+        tokens[n++] = t;
+    if (n != 3) {
+        snprintf(err, errlen, "must be '<hard> <soft> <seconds>' such as '32mb 8mb 60', got '%s'",
+                 value);
+        goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (util_parse_size(tokens[i], &v[i]) < 0 || v[i] > def->max) {
+            snprintf(err, errlen, "%s must be a size such as 32mb (0 = none), got '%s'", what[i],
+                     tokens[i]);
+            goto done;
+        }
+    }
+    if (util_parse_ll(tokens[2], strlen(tokens[2]), &v[2]) < 0 || v[2] < 0 || v[2] > INT_MAX) {
+        snprintf(err, errlen, "%s must be an integer between 0 and %d, got '%s'", what[2], INT_MAX,
+                 tokens[2]);
+        goto done;
+    }
+    cfg->pubsub_hard_limit = v[0];
+    cfg->pubsub_soft_limit = v[1];
+    cfg->pubsub_soft_seconds = (int)v[2];
+    rc = 0;
+done:
+    free(copy);
+    return rc;
+}
+
+/* Finds a key by section (NULL = any) and name, both case-insensitive; -1 when unknown. */
+static int config_find(const char *section, const char *name)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key_info *k = &config_table[i].info;
+        if ((section == NULL || strcasecmp(section, k->section) == 0) &&
+            strcasecmp(name, k->name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Tells whether a section name (length-counted, as cut from a line) is one we know. */
+static int config_section_known(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
+        if (util_strcaseeq(config_sections[i], name, len))
+            return 1;
+    return 0;
+}
+
+/* Applies every default string through its key's setter; a default that fails is a bug. */
+void config_init(struct config *cfg)
+{
+    char err[256];
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_def *def = &config_table[i];
+        int rc = def->set(cfg, def, def->info.default_value, err, sizeof(err));
+        EVB_ASSERT(rc == 0);
+    }
+}
+
+/* Frees the strings and zeroes cfg, so it can be initialised again. */
+void config_free(struct config *cfg)
+{
+    for (int i = 0; i < cfg->nbind; i++)
+        free(cfg->bind[i]);
+    free(cfg->unixsocket);
+    free(cfg->pidfile);
+    free(cfg->log_target);
+    free(cfg->requirepass);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Sets one key as the file would; a NULL section matches the key in any section. */
+int config_set(struct config *cfg, const char *section, const char *name, const char *value,
+               char *err, size_t errlen)
+{
+    int i = config_find(section, name);
+
+    if (i < 0) {
+        snprintf(err, errlen, "unknown key '%s'", name);
+        return -1;
+    }
+    return config_table[i].set(cfg, &config_table[i], value, err, errlen);
+}
+
+/* Number of rows in the key table. */
+size_t config_key_count(void)
+{
+    return CONFIG_NKEYS;
+}
+
+/* The public part of row i, or NULL past the end. */
+const struct config_key_info *config_key(size_t i)
+{
+    return i < CONFIG_NKEYS ? &config_table[i].info : NULL;
+}
+
+/* Counts one problem and passes it to the callback as "FILE:LINE: text" (no line if 0). */
+__attribute__((format(printf, 3, 4))) static void config_problem(struct config_load *ld, int line,
+                                                                 const char *fmt, ...)
+{
+    char text[768];
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(msg, sizeof(msg), "%s:%d: %s", ld->path, line, text);
+    else
+        snprintf(msg, sizeof(msg), "%s: %s", ld->path, text);
+    ld->problems++;
+    if (ld->report != NULL)
+        ld->report(msg, ld->arg);
+}
+
+/* Checks the syntax of one line (leading blanks already skipped, line end excluded) the way
+ * inih reads it, so that every malformed line is reported rather than only the first.
+ * Returns 0 when inih may have it, -1 after reporting it. */
+static int config_check_line(struct config_load *ld, const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len == 0 || s[0] == ';' || s[0] == '#')
+        return 0;
+    if (memchr(s, '\0', len) != NULL) {
+        config_problem(ld, ld->lineno, "line contains a NUL byte");
+        return -1;
+    }
+    if (s[0] == '[') {
+        const char *end = memchr(s, ']', len);
+        if (end == NULL) {
+            config_problem(ld, ld->lineno, "section header '%.*s' has no closing ']'", (int)len, s);
+            ld->in_bad_header = 1;
+            return -1;
+        }
+        ld->in_bad_header = 0;
+        if (!config_section_known(s + 1, (size_t)(end - s - 1)))
+            config_problem(ld, ld->lineno, "unknown section [%.*s]", (int)(end - s - 1), s + 1);
+        return 0;
+    }
+    /* inih splits at the first '=' or ':'; " ;" starts an inline comment before that. */
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ';' && i > 0 && isspace((unsigned char)s[i - 1]))
+            break;
+        if (s[i] == '=' || s[i] == ':') {
+            if (i > 0)
+                return 0;
+            config_problem(ld, ld->lineno, "missing key name before '%c'", s[i]);
+            return -1;
+        }
+    }
+    config_problem(ld, ld->lineno, "expected 'key = value', '[section]' or a comment, got '%.*s'",
+                   (int)len, s);
+    return -1;
+}
+
+/* inih's fgets-style reader: hands over one whole line of the file at a time. Over-long and
+ * malformed lines are reported here and replaced by an empty line, so inih never truncates
+ * a value or counts the rest of a long line as a new one. Leading blanks are removed, which
+ * turns off inih's multi-line values (an indented line would continue the previous value). */
+static char *config_reader(char *str, int num, void *stream)
+{
+    struct config_load *ld = stream;
+    const char *line, *nl;
+    size_t len, content;
+
+    if (ld->pos >= ld->len || num < 4)
+        return NULL;
+    line = ld->buf + ld->pos;
+    nl = memchr(line, '\n', ld->len - ld->pos);
+    len = nl != NULL ? (size_t)(nl - line) : ld->len - ld->pos;
+    ld->pos += len + (nl != NULL);
+    ld->lineno++;
+
+    content = len > 0 && line[len - 1] == '\r' ? len - 1 : len;
+    if (ld->lineno == 1 && content >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3;
+        len -= 3;
+        content -= 3;
+    }
+    /* inih needs room for "\r\n\0" after the longest line. */
+    if (content > (size_t)num - 3) {
+        config_problem(ld, ld->lineno, "line too long (%zu characters, at most %d)", content,
+                       num - 3);
+        len = 0;
+    }
+    while (len > 0 && (*line == ' ' || *line == '\t')) {
+        line++;
+        len--;
+    }
+    if (len > 0 && config_check_line(ld, line, len) < 0)
+        len = 0;
+    memcpy(str, line, len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return str;
+}
+
+/* Removes one pair of double quotes around a value (there are no escapes). Returns 0 and sets
+ * *out to value itself, or to a copy in *owned (caller frees); -1 if a quote is not closed. */
+static int config_unquote(const char *value, const char **out, char **owned)
+{
+    size_t len = strlen(value);
+
+    *owned = NULL;
+    *out = value;
+    if (len == 0 || value[0] != '"')
+        return 0;
+    if (len < 2 || value[len - 1] != '"')
+        return -1;
+    *owned = xmemdup(value + 1, len - 2);
+    *out = *owned;
+    return 0;
+}
+
+/* inih's callback for each "key = value": finds the key, rejects repeats, applies the value. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct config_load *ld = user;
+    char err[512];
+    const char *v;
+    char *owned;
+    int i;
+
+    if (name == NULL || value == NULL || ld->in_bad_header)
+        return 1; /* a section start, a bare name, or a key under a header already reported */
+    if (section[0] == '\0') {
+        config_problem(ld, ld->lineno, "key '%s' must follow a [section] header", name);
+        return 1;
+    }
+    if (!config_section_known(section, strlen(section)))
+        return 1; /* reported once, at the section header */
+    i = config_find(section, name);
+    if (i < 0) {
+        config_problem(ld, ld->lineno, "unknown key '%s' in section [%s]", name, section);
+        return 1;
+    }
+    const struct config_def *def = &config_table[i];
+    if (ld->set_on[i] != 0) {
+        config_problem(ld, ld->lineno, "[%s] %s: duplicate key (first set on line %d)",
+                       def->info.section, def->info.name, ld->set_on[i]);
+        return 1;
+    }
+    ld->set_on[i] = ld->lineno;
+    if (config_unquote(value, &v, &owned) < 0) {
+        config_problem(ld, ld->lineno,
+                       "[%s] %s: opening '\"' is not closed (note that ' ;' starts a comment)",
+                       def->info.section, def->info.name);
+        return 1;
+    }
+    if (def->set(ld->cfg, def, v, err, sizeof(err)) < 0)
+        config_problem(ld, ld->lineno, "[%s] %s: %s", def->info.section, def->info.name, err);
+    free(owned);
+    return 1;
+}
+
+/* Reads a whole file into memory. Returns the buffer (caller frees) or NULL with errno set. */
+static char *config_read_file(const char *path, size_t *lenp)
+{
+    FILE *f = fopen(path, "r");
+    size_t cap = 4096, len = 0;
+    char *buf;
+
+    if (f == NULL)
+        return NULL;
+    buf = xmalloc(cap);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (len < cap)
+            break;
+        cap *= 2;
+        buf = xrealloc(buf, cap);
+    }
+    if (ferror(f)) {
+        int saved = errno;
+        fclose(f);
+        free(buf);
+        errno = saved != 0 ? saved : EIO;
+        return NULL;
+    }
+    fclose(f);
+    *lenp = len;
+    return buf;
+}
+
+/* Reads the whole file, then lets inih parse it through config_reader and config_handler. */
+int config_load(struct config *cfg, const char *path, config_report_fn *report, void *arg)
+{
+    struct config_load ld;
+    char *buf;
+    int rc;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.cfg = cfg;
+    ld.path = path;
+    ld.report = report;
+    ld.arg = arg;
+    errno = 0;
+    buf = config_read_file(path, &ld.len);
+    if (buf == NULL) {
+        config_problem(&ld, 0, "cannot open: %s", strerror(errno));
+        return ld.problems;
+    }
+    ld.buf = buf;
+    rc = ini_parse_stream(config_reader, &ld, config_handler, &ld);
+    /* The reader blanks every line it rejects and the handler never fails, so inih only
+     * complains about a line our checks let through; report it rather than lose it. */
+    if (rc > 0)
+        config_problem(&ld, rc, "syntax error");
+    else if (rc < 0)
+        config_problem(&ld, 0, "cannot parse (inih error %d)", rc);
+    free(buf);
+    return ld.problems;
+}

@@ -1,0 +1,67 @@
+/* The configuration: one table of keys drives defaults, parsing (inih), validation, the
+ * --help text and what a reload may change. Defaults go through the same parser as the
+ * file, so nothing bypasses validation. */
+#ifndef EVB_CONFIG_H
+#define EVB_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_BIND 16
+
+struct config {
+    /* [server] */
+    char *bind[CONFIG_MAX_BIND]; /* addresses; a leading '-' means "skip if unavailable" */
+    int nbind;
+    int port;            /* TCP port; 0 disables TCP */
+    char *unixsocket;    /* NULL when unset */
+    int unixsocketperm;  /* octal permission bits, 0 = leave to umask */
+    int tcp_backlog;
+    int maxclients;
+    int timeout;         /* idle seconds before closing a non-subscriber; 0 = never */
+    int tcp_keepalive;   /* seconds; 0 = off */
+    char *pidfile;       /* NULL when unset */
+    /* [log] */
+    int log_level;       /* enum log_level */
+    char *log_target;    /* "stderr", "syslog" or a file path */
+    /* [limits] */
+    long long proto_max_bulk_len;
+    long long client_query_buffer_limit;
+    long long pubsub_hard_limit; /* bytes; 0 = no limit */
+    long long pubsub_soft_limit; /* bytes; 0 = no limit */
+    int pubsub_soft_seconds;
+    /* [security] */
+    char *requirepass;   /* NULL when unset */
+};
+
+/* One row of the key table, for --help, the documentation test and reloads. */
+struct config_key_info {
+    const char *section;
+    const char *name;
+    const char *default_value;
+    const char *help;
+    int reloadable;
+};
+
+/* Reports one problem: "FILE:LINE: [section] key: why". */
+typedef void config_report_fn(const char *problem, void *arg);
+
+/* Fills cfg with the built-in defaults, parsed through the key table. */
+void config_init(struct config *cfg);
+/* Frees the strings cfg holds; cfg may be initialised again after. */
+void config_free(struct config *cfg);
+
+/* Parses an INI file over cfg. Every problem (unreadable file, unknown section or key, bad
+ * value, duplicate key, over-long line) is reported once. Returns the number of problems;
+ * cfg is only meaningful when that is 0. */
+int config_load(struct config *cfg, const char *path, config_report_fn *report, void *arg);
+
+/* Sets one key from a string, as the file would (used for command-line flags).
+ * Returns 0, or -1 with a reason in err. */
+int config_set(struct config *cfg, const char *section, const char *name, const char *value,
+               char *err, size_t errlen);
+
+/* The key table, for --help and tests. */
+size_t config_key_count(void);
+const struct config_key_info *config_key(size_t i);
+
+#endif

@@ -1,0 +1,113 @@
+/* Log output with Redis's line format ("pid:M 22 Nov 2026 01:02:03.456 * text").
+ * Owns the log file handle; the level filter is checked before any formatting. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int log_min_level = LOG_LEVEL_NOTICE;
+static FILE *log_file;   /* NULL means stderr */
+static char *log_path;   /* set for a file target */
+static int log_to_syslog;
+
+static const char *const level_names[] = {"debug", "verbose", "notice", "warning"};
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *log_level_name(int level)
+{
+    return level >= 0 && level < 4 ? level_names[level] : "?";
+}
+
+int log_open(int level, const char *target)
+{
+    FILE *f = NULL;
+    int sys = 0;
+
+    if (target == NULL || strcmp(target, "stderr") == 0 || target[0] == '\0') {
+        /* stderr */
+    } else if (strcmp(target, "syslog") == 0) {
+        sys = 1;
+    } else if ((f = fopen(target, "a")) == NULL) {
+        return -1;
+    }
+    log_close();
+    log_min_level = level;
+    log_file = f;
+    if (f) {
+        setvbuf(f, NULL, _IOLBF, 0);
+        log_path = xstrdup(target);
+    }
+    log_to_syslog = sys;
+    if (sys)
+        openlog("evbrokerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    return 0;
+}
+
+void log_reopen(void)
+{
+    if (log_path == NULL)
+        return;
+    FILE *f = fopen(log_path, "a");
+    if (f == NULL) {
+        log_warning("cannot reopen log file %s, keeping the old handle", log_path);
+        return;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    fclose(log_file);
+    log_file = f;
+}
+
+void log_close(void)
+{
+    if (log_file)
+        fclose(log_file);
+    log_file = NULL;
+    free(log_path);
+    log_path = NULL;
+    if (log_to_syslog)
+        closelog();
+    log_to_syslog = 0;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    static const char marks[] = ".-*#";
+    static const int syslog_prio[] = {LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING};
+    char text[1024];
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+
+    if (log_to_syslog) {
+        syslog(syslog_prio[level], "%s", text);
+        return;
+    }
+    struct timeval tv;
+    struct tm tm;
+    char when[64];
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%d %b %Y %H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03d", (int)(tv.tv_usec / 1000));
+    fprintf(log_file ? log_file : stderr, "%d:M %s %c %s\n", (int)getpid(), when, marks[level],
+            text);
+}

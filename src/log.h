@@ -1,0 +1,26 @@
+/* Logging: one line per event, Redis-style prefix, to stderr, syslog or a file.
+ * Never called per message on the fan-out path. */
+#ifndef EVB_LOG_H
+#define EVB_LOG_H
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_VERBOSE, LOG_LEVEL_NOTICE, LOG_LEVEL_WARNING };
+
+/* Parses "debug", "verbose", "notice" or "warning". Returns the level, or -1. */
+int log_level_parse(const char *name);
+const char *log_level_name(int level);
+
+/* Sets the minimum level and the target: "stderr", "syslog" or a file path (appended).
+ * Returns 0, or -1 when the file cannot be opened (the previous target stays). */
+int log_open(int level, const char *target);
+/* Reopens a file target (after logrotate moved it); no-op for stderr and syslog. */
+void log_reopen(void);
+void log_close(void);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_verbose(...) log_msg(LOG_LEVEL_VERBOSE, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,336 @@
+/* Glob matching with Redis 7's exact semantics and the pattern index used by PSUBSCRIBE.
+ * The matcher keeps every quirk of Redis's stringmatchlen but replaces its recursion with a
+ * single backtrack point, so no pattern can cost more than O(patlen * strlen). The index only
+ * groups patterns by literal prefix; it never owns the pattern bytes or the data pointers. */
+#include "pattern.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dict.h"
+#include "util.h"
+
+/* Redis returns "no match" from the frame entered after the 1001st star group (its recursion
+ * depth guard), so a pattern needing more star groups than this before a literal never
+ * matches. Kept for byte-for-byte compatibility. */
+#define PATTERN_MAX_STAR_GROUPS 1000
+
+/* Lowercases an ASCII letter as tolower does in the C locale Redis runs its matcher in. */
+static int pattern_fold(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+/* Compares two bytes as Redis's literal comparison does, folding case when asked. */
+static int pattern_byte_eq(char a, char b, int nocase)
+{
+    if (nocase)
+        return pattern_fold((signed char)a) == pattern_fold((signed char)b);
+    return a == b;
+}
+
+/* Tests c against the range lo-hi the way Redis does: bytes are signed chars, the bounds
+ * are swapped when reversed, and case is folded only after the swap. */
+static int pattern_range_has(char lo, char hi, char c, int nocase)
+{
+    int start = (signed char)lo, end = (signed char)hi, ch = (signed char)c;
+    if (start > end) {
+        int t = start;
+        start = end;
+        end = t;
+    }
+    if (nocase) {
+        start = pattern_fold(start);
+        end = pattern_fold(end);
+        ch = pattern_fold(ch);
+    }
+    return ch >= start && ch <= end;
+}
+
+/* Matches c against the bracket set whose '[' is at pat[p]; sets *next past the set.
+ * Redis quirks kept: '\' escapes the next byte (compared case-sensitively even with nocase)
+ * unless it is the last byte, a set never closed by ']' runs to the end of the pattern, and
+ * "a-z" is a range only when the bound after '-' exists. The parse does not depend on c. */
+static int pattern_bracket(const char *pat, size_t patlen, size_t p, char c, int nocase,
+                           size_t *next)
+{
+    size_t q = p + 1;
+    int negate = 0, match = 0;
+
+    if (q < patlen && pat[q] == '^') {
+        negate = 1;
+        q++;
+    }
+    for (;; q++) {
+        size_t rem = patlen - q;
+        if (rem >= 2 && pat[q] == '\\') {
+            q++;
+            if (pat[q] == c)
+                match = 1;
+        } else if (rem > 0 && pat[q] == ']') {
+            break;
+        } else if (rem == 0) {
+            /* Unclosed: the set is the rest of the pattern. */
+            q--;
+            break;
+        } else if (rem >= 3 && pat[q + 1] == '-') {
+            if (pattern_range_has(pat[q], pat[q + 2], c, nocase))
+                match = 1;
+            q += 2;
+        } else if (pattern_byte_eq(pat[q], c, nocase)) {
+            match = 1;
+        }
+    }
+    *next = q + 1;
+    return negate ? !match : match;
+}
+
+/* Matches c against the one-byte token at pat[p] (anything but '*'); sets *next past it.
+ * A lone '\' at the end of the pattern is a literal backslash. */
+static int pattern_token(const char *pat, size_t patlen, size_t p, char c, int nocase, size_t *next)
+{
+    switch (pat[p]) {
+    case '?':
+        *next = p + 1;
+        return 1;
+    case '[':
+        return pattern_bracket(pat, patlen, p, c, nocase, next);
+    case '\\':
+        if (p + 1 < patlen)
+            p++;
+        break;
+    default:
+        break;
+    }
+    *next = p + 1;
+    return pattern_byte_eq(pat[p], c, nocase);
+}
+
+/* Every token but '*' consumes exactly one byte, so the leftmost placement of the tokens
+ * between two stars is always the best one: on a mismatch it suffices to let the most
+ * recent star swallow one more byte and retry from just after it. Earlier stars never need
+ * revisiting, which bounds the work by O(patlen * strlen). */
+int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase)
+{
+    size_t p = 0, s = 0, star_p = 0, star_s = 0, next;
+    int have_star = 0, groups = 0;
+
+    /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
+    if (slen == 0)
+        return patlen == 0;
+    while (s < slen) {
+        if (p < patlen && pat[p] == '*') {
+            while (p < patlen && pat[p] == '*')
+                p++;
+            if (p == patlen)
+                return 1;
+            if (++groups > PATTERN_MAX_STAR_GROUPS)
+                return 0;
+            have_star = 1;
+            star_p = p;
+            star_s = s;
+            continue;
+        }
+        if (p < patlen && pattern_token(pat, patlen, p, str[s], nocase, &next)) {
+            p = next;
+            s++;
+            continue;
+        }
+        if (!have_star)
+            return 0;
+        p = star_p;
+        s = ++star_s;
+    }
+    while (p < patlen && pat[p] == '*')
+        p++;
+    return p == patlen;
+}
+
+/* One indexed pattern; the index allocates it and finds it again by the full pattern. */
+struct pattern_node {
+    const char *pat; /* borrowed from the caller */
+    size_t len;
+    void *data;
+    struct pattern_bucket *bucket;
+    size_t pos; /* slot in bucket->nodes, for swap-removal */
+};
+
+/* The patterns sharing one literal prefix. */
+struct pattern_bucket {
+    char *prefix; /* owned copy: the pattern it came from may be removed first */
+    size_t len;
+    struct pattern_node **nodes;
+    size_t count;
+    size_t cap;
+};
+
+/* How many patterns have a literal prefix of this length. */
+struct pattern_plen {
+    size_t len;
+    size_t count;
+};
+
+struct pattern_index {
+    struct dict *by_pattern;    /* full pattern -> struct pattern_node */
+    struct dict *by_prefix;     /* literal prefix -> struct pattern_bucket */
+    struct pattern_plen *plens; /* distinct prefix lengths in use, ascending */
+    size_t nplens;
+    size_t plens_cap;
+};
+
+/* Returns the length of the bytes before the first glob metacharacter. A channel can only
+ * match if it starts with exactly these bytes (literals compare case-sensitively). */
+static size_t pattern_prefix_len(const char *pat, size_t len)
+{
+    size_t i = 0;
+    while (i < len && pat[i] != '*' && pat[i] != '?' && pat[i] != '[' && pat[i] != '\\')
+        i++;
+    return i;
+}
+
+/* Creates an empty index with its two tables. */
+struct pattern_index *pattern_index_new(void)
+{
+    struct pattern_index *idx = xcalloc(1, sizeof(*idx));
+    idx->by_pattern = dict_new();
+    idx->by_prefix = dict_new();
+    return idx;
+}
+
+/* Frees every node and bucket, then the tables; the patterns and data stay the caller's. */
+void pattern_index_free(struct pattern_index *idx)
+{
+    struct dict_iter it;
+    void *val;
+
+    if (idx == NULL)
+        return;
+    dict_iter_init(&it, idx->by_pattern);
+    while (dict_iter_next(&it, NULL, NULL, &val))
+        free(val);
+    dict_iter_init(&it, idx->by_prefix);
+    while (dict_iter_next(&it, NULL, NULL, &val)) {
+        struct pattern_bucket *b = val;
+        free(b->prefix);
+        free(b->nodes);
+        free(b);
+    }
+    dict_free(idx->by_pattern);
+    dict_free(idx->by_prefix);
+    free(idx->plens);
+    free(idx);
+}
+
+/* Counts one more pattern with a prefix of this length, keeping the lengths sorted. */
+static void pattern_plen_add(struct pattern_index *idx, size_t len)
+{
+    size_t i = 0;
+    while (i < idx->nplens && idx->plens[i].len < len)
+        i++;
+    if (i < idx->nplens && idx->plens[i].len == len) {
+        idx->plens[i].count++;
+        return;
+    }
+    if (idx->nplens == idx->plens_cap) {
+        idx->plens_cap = idx->plens_cap ? idx->plens_cap * 2 : 8;
+        idx->plens = xrealloc(idx->plens, idx->plens_cap * sizeof(*idx->plens));
+    }
+    memmove(&idx->plens[i + 1], &idx->plens[i], (idx->nplens - i) * sizeof(*idx->plens));
+    idx->plens[i].len = len;
+    idx->plens[i].count = 1;
+    idx->nplens++;
+}
+
+/* Counts one pattern fewer with a prefix of this length, dropping the length at zero. */
+static void pattern_plen_remove(struct pattern_index *idx, size_t len)
+{
+    size_t i = 0;
+    while (i < idx->nplens && idx->plens[i].len < len)
+        i++;
+    EVB_ASSERT(i < idx->nplens && idx->plens[i].len == len);
+    if (--idx->plens[i].count > 0)
+        return;
+    idx->nplens--;
+    memmove(&idx->plens[i], &idx->plens[i + 1], (idx->nplens - i) * sizeof(*idx->plens));
+}
+
+/* Adds the pattern under its literal prefix; adding the same pattern twice is a caller bug. */
+void pattern_index_add(struct pattern_index *idx, const char *pat, size_t len, void *data)
+{
+    struct pattern_node *n = xmalloc(sizeof(*n));
+    size_t plen = pattern_prefix_len(pat, len);
+    struct pattern_bucket *b = dict_get(idx->by_prefix, pat, plen);
+
+    n->pat = pat;
+    n->len = len;
+    n->data = data;
+    int added = dict_add(idx->by_pattern, pat, len, n);
+    EVB_ASSERT(added == 0);
+    if (b == NULL) {
+        b = xcalloc(1, sizeof(*b));
+        b->prefix = xmemdup(pat, plen);
+        b->len = plen;
+        dict_add(idx->by_prefix, b->prefix, plen, b);
+    }
+    if (b->count == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4;
+        b->nodes = xrealloc(b->nodes, b->cap * sizeof(*b->nodes));
+    }
+    n->bucket = b;
+    n->pos = b->count;
+    b->nodes[b->count++] = n;
+    pattern_plen_add(idx, plen);
+}
+
+/* Removes the pattern by swapping the bucket's last node into its slot; a pattern that is
+ * not indexed is ignored. */
+void pattern_index_remove(struct pattern_index *idx, const char *pat, size_t len)
+{
+    struct pattern_node *n = dict_remove(idx->by_pattern, pat, len);
+    struct pattern_bucket *b;
+
+    if (n == NULL)
+        return;
+    b = n->bucket;
+    b->nodes[n->pos] = b->nodes[--b->count];
+    b->nodes[n->pos]->pos = n->pos;
+    pattern_plen_remove(idx, b->len);
+    if (b->count == 0) {
+        dict_remove(idx->by_prefix, b->prefix, b->len);
+        free(b->prefix);
+        free(b->nodes);
+        free(b);
+    } else if (b->cap > 8 && b->count < b->cap / 4) {
+        b->cap /= 2;
+        b->nodes = xrealloc(b->nodes, b->cap * sizeof(*b->nodes));
+    }
+    free(n);
+}
+
+/* Returns how many patterns are indexed. */
+size_t pattern_index_size(const struct pattern_index *idx)
+{
+    return dict_size(idx->by_pattern);
+}
+
+/* Looks up each prefix of the channel whose length some pattern uses, and runs the matcher
+ * only on the patterns filed under it: the cost is one hash per distinct prefix length. */
+size_t pattern_index_match(const struct pattern_index *idx, const char *ch, size_t len,
+                           void (*fn)(void *data, void *arg), void *arg)
+{
+    size_t matches = 0;
+
+    for (size_t i = 0; i < idx->nplens && idx->plens[i].len <= len; i++) {
+        struct pattern_bucket *b = dict_get(idx->by_prefix, ch, idx->plens[i].len);
+        if (b == NULL)
+            continue;
+        for (size_t j = 0; j < b->count; j++) {
+            struct pattern_node *n = b->nodes[j];
+            if (pattern_match(n->pat, n->len, ch, len, 0)) {
+                fn(n->data, arg);
+                matches++;
+            }
+        }
+    }
+    return matches;
+}

@@ -1,0 +1,45 @@
+/* The channel, pattern and shard-channel registries, and fan-out. Subscribe and unsubscribe
+ * are O(1): each client keeps a map of its subscriptions with their positions. Empty
+ * channels and patterns are deleted. Replies to clients are the caller's business. */
+#ifndef EVB_PUBSUB_H
+#define EVB_PUBSUB_H
+
+#include <stddef.h>
+
+#include "client.h"
+
+/* Creates the registries. Call once after dict_set_seed. */
+void pubsub_init(void);
+/* Frees the registries; every client must have been unsubscribed. */
+void pubsub_cleanup(void);
+
+/* Subscribes c; returns 1 when new, 0 when it was already subscribed. */
+int pubsub_subscribe(struct client *c, enum pubsub_kind kind, const char *name, size_t len);
+/* Unsubscribes c; returns 1 when it was subscribed, 0 otherwise. */
+int pubsub_unsubscribe(struct client *c, enum pubsub_kind kind, const char *name, size_t len);
+
+/* The names c is subscribed to in kind, as a newly allocated array of pointers to the
+ * registry's name bytes (valid until the next change). Caller frees the array. */
+size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const char ***names,
+                           size_t **lens);
+
+/* Removes every subscription of c (on close and RESET). */
+void pubsub_drop_client(struct client *c);
+
+/* Delivers a message to the subscribers of a channel (kind PUBSUB_CHANNEL, which also
+ * reaches matching patterns, or PUBSUB_SHARD). Returns the number of deliveries. */
+long long pubsub_publish(enum pubsub_kind kind, const char *ch, size_t chlen, const char *payload,
+                         size_t plen);
+
+/* Subscriber count of one channel (PUBSUB NUMSUB / SHARDNUMSUB). */
+size_t pubsub_numsub(enum pubsub_kind kind, const char *name, size_t len);
+/* Number of distinct patterns with subscribers (PUBSUB NUMPAT). */
+size_t pubsub_numpat(void);
+/* Number of channels of a kind with subscribers. */
+size_t pubsub_count(enum pubsub_kind kind);
+
+/* Calls fn for every channel of kind (CHANNEL or SHARD) matching pat (NULL = all). */
+void pubsub_each_channel(enum pubsub_kind kind, const char *pat, size_t patlen,
+                         void (*fn)(const char *name, size_t len, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,81 @@
+/* The request parser: RESP multibulk and inline requests, fed bytes and never touching a
+ * socket. It owns the bytes of partially received commands, so callers keep no query
+ * buffer of their own. Reply encoding lives in reply.c. */
+#ifndef EVB_RESP_H
+#define EVB_RESP_H
+
+#include <stddef.h>
+
+/* Redis's PROTO_INLINE_MAX_SIZE: the longest inline line or count line without CRLF. */
+#define RESP_INLINE_MAX 65536
+/* Redis's limits for clients that still have to authenticate. */
+#define RESP_UNAUTH_MAX_ARGS 10
+#define RESP_UNAUTH_MAX_BULK 16384
+
+/* Limits the parser enforces, set by the caller from the configuration. */
+struct resp_limits {
+    long long max_bulk_len; /* proto_max_bulk_len; Redis's default is 512mb */
+    int unauthenticated;    /* apply RESP_UNAUTH_* (requirepass set, not yet authenticated) */
+};
+
+enum resp_status {
+    RESP_INCOMPLETE, /* every byte was consumed; feed more when it arrives */
+    RESP_COMMAND,    /* a command is ready in argc/argv; call resp_parser_next after it */
+    RESP_ERROR,      /* protocol error: resp_parser_error() has the text; stop feeding */
+};
+
+struct resp_parser {
+    /* Valid after RESP_COMMAND until resp_parser_next(). Each argv[i] is followed by a NUL
+     * (not counted in argvlen[i]) so handlers may use it as a C string when they must. */
+    int argc;
+    char **argv;
+    size_t *argvlen;
+
+    /* Private state, see resp.c. */
+    int state;                /* what the next byte belongs to */
+    int stalled;              /* a NUL hides the end of the current line, as in Redis */
+    long long multibulk_left; /* arguments of the multibulk request still to come */
+    long long bulk_left;      /* payload, then trailer, bytes of the current argument */
+    int argv_cap;             /* slots in argv and argvlen */
+    size_t line_len;          /* bytes of the current inline or count line so far */
+    char count[24];           /* head of a count line: longer ones are invalid anyway */
+    char *line;               /* an inline line that spans feeds */
+    size_t line_cap;
+    char *arena; /* the arguments of the request in progress, each NUL-terminated */
+    size_t arena_len, arena_cap;
+    size_t pending; /* bytes received for the request in progress */
+    const char *error;
+    char error_buf[64];
+};
+
+/* Prepares an empty parser. It holds no heap memory until bytes arrive. */
+void resp_parser_init(struct resp_parser *p);
+/* Frees everything the parser holds, including a command in progress. */
+void resp_parser_free(struct resp_parser *p);
+
+/* Feeds len bytes. Returns RESP_COMMAND as soon as one command is complete, with *consumed
+ * set to the bytes used (possibly fewer than len: feed the rest after handling it); or
+ * RESP_INCOMPLETE with *consumed == len; or RESP_ERROR. Empty requests (blank inline
+ * lines, *0, *-1) are skipped with no result, as Redis does. Parsing resumes at any byte
+ * boundary, and memory grows only with bytes actually received. */
+enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limits *lim,
+                                  const char *buf, size_t len, size_t *consumed);
+
+/* Releases the arguments of the command just returned (small buffers are kept for reuse). */
+void resp_parser_next(struct resp_parser *p);
+
+/* After RESP_ERROR: the Redis text without the "ERR " prefix, e.g.
+ * "Protocol error: invalid bulk length". */
+const char *resp_parser_error(const struct resp_parser *p);
+
+/* Bytes currently held for input not yet returned as a command (for query-buffer limits
+ * and CLIENT LIST qbuf). */
+size_t resp_parser_pending(const struct resp_parser *p);
+
+/* Whether the parser is between commands (no partial input held). */
+int resp_parser_idle(const struct resp_parser *p);
+
+/* When idle, frees the reusable buffers so an idle connection holds no parser memory. */
+void resp_parser_shrink(struct resp_parser *p);
+
+#endif

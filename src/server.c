@@ -1,0 +1,486 @@
+/* The event loop and everything process-wide: listeners and accept, the flush pass that
+ * writes each client's batched output once per loop pass and frees closing clients, the
+ * cron, signals (stop, reload), the pidfile. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "notify.h"
+#include "pubsub.h"
+#include "util.h"
+
+struct server server;
+
+#define SERVER_CRON_MS 100
+#define SERVER_MAX_ACCEPTS 1000
+/* How long a stopping server keeps sending what subscribers already have queued. */
+#define SERVER_DRAIN_MS 2000
+
+void server_update_time(void)
+{
+    server.now_ms = util_mstime();
+}
+
+void server_schedule_flush(void)
+{
+    if (server.flush_scheduled)
+        return;
+    server.flush_scheduled = 1;
+    event_active(server.flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Runs after the read callbacks of a loop pass: one write per client with output, so many
+ * messages for one subscriber leave together; then frees the clients marked closing. */
+static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c;
+
+    server.flush_scheduled = 0;
+    while ((c = TAILQ_FIRST(&server.pending)) != NULL) {
+        TAILQ_REMOVE(&server.pending, c, pending_link);
+        c->flags &= ~CLIENT_F_PENDING_WRITE;
+        client_write(c);
+    }
+    while ((c = TAILQ_FIRST(&server.closing)) != NULL) {
+        TAILQ_REMOVE(&server.closing, c, closing_link);
+        client_free(c);
+    }
+}
+
+/* Formats "ip:port" the way Redis's CLIENT LIST does (IPv6 without brackets). */
+static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+        port = ntohs(sin->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(sin6->sin6_port);
+    }
+    snprintf(buf, len, "%s:%d", ip, port);
+}
+
+/* Re-enables accepting after a pause for descriptor exhaustion. */
+static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    for (int i = 0; i < server.nlisteners; i++)
+        event_add(server.listeners[i].ev, NULL);
+}
+
+/* Out of descriptors: keep serving the connected clients, retry accepting shortly, and
+ * say so once per episode rather than once per attempt. */
+static void server_pause_accept(void)
+{
+    static long long last_log_ms;
+    static struct event *resume_ev;
+    struct timeval tv = {0, 100 * 1000};
+
+    if (server.now_ms - last_log_ms > 10000) {
+        log_warning("Out of file descriptors accepting connections; pausing accept (%s)",
+                    strerror(errno));
+        last_log_ms = server.now_ms;
+    }
+    for (int i = 0; i < server.nlisteners; i++)
+        event_del(server.listeners[i].ev);
+    if (resume_ev == NULL)
+        resume_ev = evtimer_new(server.base, server_resume_accept_cb, NULL);
+    evtimer_add(resume_ev, &tv);
+}
+
+/* Refuses a connection over maxclients with Redis's error text. */
+static void server_reject(int fd)
+{
+    static const char err[] = "-ERR max number of clients reached\r\n";
+    ssize_t ignored = write(fd, err, sizeof(err) - 1);
+    (void)ignored;
+    close(fd);
+    server.stats.rejected_connections++;
+}
+
+/* A listener is readable: accept what is waiting (bounded per call). */
+static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+    struct listener *l = arg;
+
+    server_update_time();
+    for (int i = 0; i < SERVER_MAX_ACCEPTS; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                server_pause_accept();
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                     errno != ECONNABORTED)
+                log_warning("accept: %s", strerror(errno));
+            return;
+        }
+        server.stats.connections_received++;
+        if (server.nclients >= server.cfg.maxclients) {
+            server_reject(fd);
+            continue;
+        }
+        char addr[128], laddr[128];
+        if (l->is_unix) {
+            snprintf(addr, sizeof(addr), "%s:0", l->addr);
+            snprintf(laddr, sizeof(laddr), "%s:0", l->addr);
+        } else {
+            struct sockaddr_storage ls;
+            socklen_t lsl = sizeof(ls);
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            if (server.cfg.tcp_keepalive > 0) {
+                int idle = server.cfg.tcp_keepalive, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
+                setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+                setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+                setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+                setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+            }
+            format_sockaddr(&ss, addr, sizeof(addr));
+            getsockname(fd, (struct sockaddr *)&ls, &lsl);
+            format_sockaddr(&ls, laddr, sizeof(laddr));
+        }
+        client_create(fd, l->is_unix, addr, laddr);
+    }
+}
+
+/* Adds a listening socket to the loop. */
+static void server_add_listener(int fd, int is_unix, const char *addr)
+{
+    struct listener *l = &server.listeners[server.nlisteners++];
+    l->fd = fd;
+    l->is_unix = is_unix;
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
+    l->ev = event_new(server.base, fd, EV_READ | EV_PERSIST, server_accept_cb, l);
+    event_add(l->ev, NULL);
+}
+
+/* Binds one TCP address. Returns 0, 1 when an optional address was skipped, or -1. */
+static int server_listen_tcp(const char *spec)
+{
+    int optional = spec[0] == '-';
+    const char *ip = optional ? spec + 1 : spec;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int one = 1, fd;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)server.cfg.port);
+        sl = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)server.cfg.port);
+        sl = sizeof(*sin6);
+    } else {
+        log_warning("bind: '%s' is not an IP address", ip);
+        return -1;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, server.cfg.tcp_backlog) < 0)
+        goto fail;
+    server_add_listener(fd, 0, ip);
+    log_notice("Listening on %s%s%s:%d", strchr(ip, ':') ? "[" : "", ip,
+               strchr(ip, ':') ? "]" : "", server.cfg.port);
+    return 0;
+fail:
+    if (optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+        log_notice("Skipping optional address %s: %s", ip, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    log_warning("Could not listen on %s:%d: %s", ip, server.cfg.port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Binds the unix socket, replacing a stale file. Returns 0 or -1. */
+static int server_listen_unix(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        log_warning("unixsocket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        listen(fd, server.cfg.tcp_backlog) < 0) {
+        log_warning("Could not listen on unix socket %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (server.cfg.unixsocketperm)
+        chmod(path, (mode_t)server.cfg.unixsocketperm);
+    server_add_listener(fd, 1, path);
+    log_notice("Listening on unix socket %s", path);
+    return 0;
+}
+
+/* Closes the listeners (at shutdown) and removes the unix socket file. */
+static void server_close_listeners(void)
+{
+    for (int i = 0; i < server.nlisteners; i++) {
+        struct listener *l = &server.listeners[i];
+        event_free(l->ev);
+        close(l->fd);
+        if (l->is_unix)
+            unlink(l->addr);
+    }
+    server.nlisteners = 0;
+}
+
+/* Periodic work: client timeouts and idle-buffer shrinking. */
+static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static long long last_clients_ms;
+    struct client *c, *next;
+
+    server_update_time();
+    if (server.now_ms - last_clients_ms < 1000)
+        return;
+    last_clients_ms = server.now_ms;
+    for (c = TAILQ_FIRST(&server.clients); c != NULL; c = next) {
+        next = TAILQ_NEXT(c, all_link);
+        if (!(c->flags & CLIENT_F_CLOSE_ASAP))
+            client_cron(c);
+    }
+}
+
+/* While stopping: ends the loop once every queued byte is sent or the drain time is up. */
+static void server_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static long long deadline;
+    struct client *c;
+    int busy = 0;
+
+    server_update_time();
+    if (deadline == 0)
+        deadline = server.now_ms + SERVER_DRAIN_MS;
+    TAILQ_FOREACH(c, &server.clients, all_link)
+    if (!(c->flags & CLIENT_F_CLOSE_ASAP) && client_output_len(c) > 0)
+        busy = 1;
+    if (!busy || server.now_ms >= deadline)
+        event_base_loopbreak(server.base);
+}
+
+/* SIGTERM / SIGINT: stop accepting, let queued output drain briefly, then leave the loop. */
+static void server_stop(int sig)
+{
+    static struct event *drain_ev;
+    struct timeval tv = {0, 20 * 1000};
+
+    if (server.shutting_down)
+        return;
+    server.shutting_down = 1;
+    log_notice("Received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    notify_send("STOPPING=1\nSTATUS=Shutting down");
+    server_close_listeners();
+    drain_ev = event_new(server.base, -1, EV_PERSIST, server_drain_cb, NULL);
+    event_add(drain_ev, &tv);
+}
+
+/* config_load report callback for reloads: each problem goes to the log. */
+static void server_log_problem(const char *problem, void *arg)
+{
+    log_warning("%s", problem);
+}
+
+/* Takes a string value from the fresh configuration. */
+static void take_string(char **dst, char **src)
+{
+    free(*dst);
+    *dst = *src;
+    *src = NULL;
+}
+
+/* Swaps the reloadable keys in and logs the ones that need a restart. */
+static void server_apply_reload(struct config *fresh)
+{
+    struct config *cur = &server.cfg;
+    int same_bind = cur->nbind == fresh->nbind;
+
+    for (int i = 0; same_bind && i < cur->nbind; i++)
+        same_bind = strcmp(cur->bind[i], fresh->bind[i]) == 0;
+    if (!same_bind || cur->port != fresh->port || cur->tcp_backlog != fresh->tcp_backlog ||
+        cur->unixsocketperm != fresh->unixsocketperm ||
+        (cur->unixsocket == NULL) != (fresh->unixsocket == NULL) ||
+        (cur->unixsocket && strcmp(cur->unixsocket, fresh->unixsocket) != 0) ||
+        (cur->pidfile == NULL) != (fresh->pidfile == NULL) ||
+        (cur->pidfile && strcmp(cur->pidfile, fresh->pidfile) != 0))
+        log_warning("Listener or pidfile settings changed: they take effect after a restart");
+    cur->log_level = fresh->log_level;
+    take_string(&cur->log_target, &fresh->log_target);
+    cur->maxclients = fresh->maxclients;
+    cur->timeout = fresh->timeout;
+    cur->tcp_keepalive = fresh->tcp_keepalive;
+    cur->proto_max_bulk_len = fresh->proto_max_bulk_len;
+    cur->client_query_buffer_limit = fresh->client_query_buffer_limit;
+    cur->pubsub_hard_limit = fresh->pubsub_hard_limit;
+    cur->pubsub_soft_limit = fresh->pubsub_soft_limit;
+    cur->pubsub_soft_seconds = fresh->pubsub_soft_seconds;
+    take_string(&cur->requirepass, &fresh->requirepass);
+}
+
+/* SIGHUP: re-read the file; apply the reloadable keys when it is entirely valid. */
+static void server_reload(void)
+{
+    struct config fresh;
+
+    if (server.config_path == NULL) {
+        log_notice("SIGHUP: no configuration file to reload");
+        log_reopen();
+        return;
+    }
+    notify_send("RELOADING=1\nSTATUS=Reloading configuration");
+    log_reopen();
+    config_init(&fresh);
+    if (config_load(&fresh, server.config_path, server_log_problem, NULL) != 0) {
+        log_warning("Reload of %s failed; keeping the running configuration",
+                    server.config_path);
+        config_free(&fresh);
+    } else {
+        server_apply_reload(&fresh);
+        config_free(&fresh);
+        log_open(server.cfg.log_level, server.cfg.log_target);
+        log_notice("Configuration reloaded from %s", server.config_path);
+    }
+    notify_send("READY=1\nSTATUS=Serving");
+}
+
+/* Signal events run inside the loop, so their work is ordinary code. */
+static void server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    server_update_time();
+    if (sig == SIGHUP)
+        server_reload();
+    else
+        server_stop((int)sig);
+}
+
+/* Writes the pidfile if one is configured. */
+static void server_write_pidfile(void)
+{
+    if (server.cfg.pidfile == NULL)
+        return;
+    FILE *f = fopen(server.cfg.pidfile, "w");
+    if (f == NULL) {
+        log_warning("Cannot write pidfile %s: %s", server.cfg.pidfile, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+int server_init(struct config *cfg, const char *config_path)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+
+    server.cfg = *cfg;
+    server.config_path = config_path;
+    TAILQ_INIT(&server.clients);
+    TAILQ_INIT(&server.pending);
+    TAILQ_INIT(&server.closing);
+    server_update_time();
+    server.start_ms = server.now_ms;
+    server.base = event_base_new();
+    if (server.base == NULL) {
+        log_warning("Cannot create the event base");
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    server.flush_ev = event_new(server.base, -1, 0, server_flush_cb, NULL);
+    server.cron_ev = event_new(server.base, -1, EV_PERSIST, server_cron_cb, NULL);
+    struct timeval tv = {0, SERVER_CRON_MS * 1000};
+    event_add(server.cron_ev, &tv);
+    for (int i = 0; i < 3; i++) {
+        server.signal_evs[i] = evsignal_new(server.base, sigs[i], server_signal_cb, NULL);
+        event_add(server.signal_evs[i], NULL);
+    }
+    if (server.cfg.port > 0) {
+        for (int i = 0; i < server.cfg.nbind; i++)
+            if (server_listen_tcp(server.cfg.bind[i]) < 0)
+                return -1;
+    }
+    if (server.cfg.unixsocket && server_listen_unix(server.cfg.unixsocket) < 0)
+        return -1;
+    if (server.nlisteners == 0) {
+        log_warning("No address to listen on (port 0 and no unixsocket, or every bind "
+                    "address skipped)");
+        return -1;
+    }
+    server.port = server.cfg.port;
+    server_write_pidfile();
+    return 0;
+}
+
+int server_run(void)
+{
+    char status[128];
+    log_notice("Ready to accept connections");
+    snprintf(status, sizeof(status), "READY=1\nSTATUS=Serving on port %d, %d listener(s)",
+             server.port, server.nlisteners);
+    notify_send(status);
+    event_base_dispatch(server.base);
+    log_notice("evbrokerd is now ready to exit, bye bye...");
+    return 0;
+}
+
+void server_cleanup(void)
+{
+    struct client *c;
+
+    while ((c = TAILQ_FIRST(&server.clients)) != NULL) {
+        if (c->flags & CLIENT_F_CLOSE_ASAP)
+            TAILQ_REMOVE(&server.closing, c, closing_link);
+        client_free(c);
+    }
+    server_close_listeners();
+    if (server.cfg.pidfile)
+        unlink(server.cfg.pidfile);
+    for (int i = 0; i < 3; i++)
+        if (server.signal_evs[i])
+            event_free(server.signal_evs[i]);
+    event_free(server.flush_ev);
+    event_free(server.cron_ev);
+    event_base_free(server.base);
+    server.base = NULL;
+    config_free(&server.cfg);
+}

@@ -1,0 +1,76 @@
+/* The process-wide server: event base, listeners, the client lists, the flush step that
+ * writes batched output once per loop pass, the cron, signals, shutdown and reload. */
+#ifndef EVB_SERVER_H
+#define EVB_SERVER_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config.h"
+
+struct client;
+TAILQ_HEAD(client_list, client);
+
+/* Counters for INFO; only ever incremented. */
+struct stats {
+    long long connections_received;
+    long long rejected_connections;
+    long long commands_processed;
+    long long net_input_bytes;
+    long long net_output_bytes;
+    long long publishes;           /* PUBLISH and SPUBLISH commands */
+    long long deliveries;          /* frames queued to subscribers */
+    long long output_limit_disconnections;
+    long long query_limit_disconnections;
+    long long protocol_errors;
+};
+
+struct listener {
+    int fd;
+    int is_unix;
+    struct event *ev;
+    char addr[108]; /* an IP or a unix socket path (sun_path size) */
+};
+
+#define SERVER_MAX_LISTENERS (CONFIG_MAX_BIND + 1)
+
+struct server {
+    struct event_base *base;
+    struct config cfg;
+    const char *config_path;       /* NULL when running on built-in defaults */
+    struct client_list clients;    /* every connection */
+    struct client_list pending;    /* clients with output to flush this pass */
+    struct client_list closing;    /* clients to free this pass */
+    struct event *flush_ev;
+    int flush_scheduled;
+    struct event *cron_ev;
+    struct event *signal_evs[4];
+    struct listener listeners[SERVER_MAX_LISTENERS];
+    int nlisteners;
+    int port;                      /* the TCP port actually bound */
+    uint64_t next_client_id;
+    long long nclients;
+    long long start_ms;            /* wall clock at start */
+    long long now_ms;              /* monotonic, refreshed each loop pass */
+    struct stats stats;
+    int shutting_down;
+};
+
+extern struct server server;
+
+/* Sets up the loop, listeners and signals with cfg (taken over: the server frees it).
+ * Returns 0, or -1 after logging why (e.g. the port is in use). */
+int server_init(struct config *cfg, const char *config_path);
+/* Runs the loop until shutdown; returns the process exit status. */
+int server_run(void);
+/* Frees everything server_init made. */
+void server_cleanup(void);
+
+/* Asks for one flush pass after the current callbacks (writes pending output, frees
+ * closing clients). Cheap to call often. */
+void server_schedule_flush(void);
+
+/* Refreshes server.now_ms. */
+void server_update_time(void);
+
+#endif
