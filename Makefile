@@ -95,7 +95,7 @@ install: all
 	@if [ -e $(DESTDIR)/etc/evbrokerd/evbrokerd.conf ]; then \
 	    echo "keeping existing $(DESTDIR)/etc/evbrokerd/evbrokerd.conf"; \
 	else install -m 644 conf/evbrokerd.conf $(DESTDIR)/etc/evbrokerd/evbrokerd.conf; fi
-	sed 's#@BINDIR@#$(PREFIX)/bin#g' evbrokerd.service > $(DESTDIR)/lib/systemd/system/evbrokerd.service
+	sed 's#/usr/local/bin/evbrokerd#$(PREFIX)/bin/evbrokerd#' evbrokerd.service > $(DESTDIR)/lib/systemd/system/evbrokerd.service
 	chmod 644 $(DESTDIR)/lib/systemd/system/evbrokerd.service
 
 uninstall:

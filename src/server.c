@@ -407,9 +407,10 @@ static void server_write_pidfile(void)
     }
     fprintf(f, "%d\n", (int)getpid());
     fclose(f);
+    server.pidfile_written = 1;
 }
 
-int server_init(struct config *cfg, const char *config_path)
+int server_init_loop(struct config *cfg, const char *config_path)
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -434,6 +435,13 @@ int server_init(struct config *cfg, const char *config_path)
         server.signal_evs[i] = evsignal_new(server.base, sigs[i], server_signal_cb, NULL);
         event_add(server.signal_evs[i], NULL);
     }
+    return 0;
+}
+
+int server_init(struct config *cfg, const char *config_path)
+{
+    if (server_init_loop(cfg, config_path) < 0)
+        return -1;
     if (server.cfg.port > 0) {
         for (int i = 0; i < server.cfg.nbind; i++)
             if (server_listen_tcp(server.cfg.bind[i]) < 0)
@@ -473,14 +481,17 @@ void server_cleanup(void)
         client_free(c);
     }
     server_close_listeners();
-    if (server.cfg.pidfile)
+    if (server.cfg.pidfile && server.pidfile_written)
         unlink(server.cfg.pidfile);
     for (int i = 0; i < 3; i++)
         if (server.signal_evs[i])
             event_free(server.signal_evs[i]);
-    event_free(server.flush_ev);
-    event_free(server.cron_ev);
-    event_base_free(server.base);
+    if (server.flush_ev)
+        event_free(server.flush_ev);
+    if (server.cron_ev)
+        event_free(server.cron_ev);
+    if (server.base)
+        event_base_free(server.base);
     server.base = NULL;
     config_free(&server.cfg);
 }

@@ -54,6 +54,7 @@ struct server {
     long long now_ms;              /* monotonic, refreshed each loop pass */
     struct stats stats;
     int shutting_down;
+    int pidfile_written;
 };
 
 extern struct server server;
@@ -61,6 +62,9 @@ extern struct server server;
 /* Sets up the loop, listeners and signals with cfg (taken over: the server frees it).
  * Returns 0, or -1 after logging why (e.g. the port is in use). */
 int server_init(struct config *cfg, const char *config_path);
+/* The loop, lists, flush pass, cron and signals without any listener: what server_init
+ * does first, and what in-process tests use with clients on socketpairs. */
+int server_init_loop(struct config *cfg, const char *config_path);
 /* Runs the loop until shutdown; returns the process exit status. */
 int server_run(void);
 /* Frees everything server_init made. */
