@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <stdlib.h>
 
+#include "bridge.h"
 #include "client.h"
 #include "command.h"
 #include "pubsub.h"
@@ -104,6 +105,7 @@ static void publish_generic(struct client *c, enum pubsub_kind kind)
 {
     server.stats.publishes++;
     long long n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+    bridge_forward(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
     reply_integer(c->reply, n);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "client.h"
 #include "command.h"
 #include "msg.h"
@@ -243,7 +244,7 @@ static const struct {
     void (*fn)(struct evbuffer *b);
 } info_sections[] = {
     {"server", info_server}, {"clients", info_clients}, {"memory", info_memory},
-    {"stats", info_stats},   {"pubsub", info_pubsub},
+    {"stats", info_stats},   {"pubsub", info_pubsub}, {"bridge", bridge_info},
 };
 
 #define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))
@@ -262,13 +263,18 @@ void cmd_info(struct client *c)
             if (strcasecmp(c->argv[i], info_sections[s].name) == 0)
                 want[s] = 1;
     }
+    struct evbuffer *section = evbuffer_new();
     for (size_t s = 0; s < INFO_NSECTIONS; s++) {
         if (!all && !want[s])
             continue;
+        info_sections[s].fn(section);
+        if (evbuffer_get_length(section) == 0)
+            continue; /* e.g. no bridge configured */
         if (evbuffer_get_length(b) > 0)
             evbuffer_add(b, "\r\n", 2);
-        info_sections[s].fn(b);
+        evbuffer_add_buffer(b, section);
     }
+    evbuffer_free(section);
     size_t len = evbuffer_get_length(b);
     reply_verbatim(c->reply, c->resp, len ? (const char *)evbuffer_pullup(b, -1) : "", len);
     evbuffer_free(b);

@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "bridge.h"
 #include "command.h"
 #include "config.h"
 #include "dict.h"
@@ -113,12 +114,14 @@ int main(int argc, char **argv)
     command_init();
     log_notice("evbrokerd %s starting (pid %d, config %s)", EVB_VERSION, (int)getpid(),
                path ? path : "built-in defaults");
-    if (server_init(&cfg, path) < 0) {
+    if (server_init(&cfg, path) < 0 || bridge_start() < 0) {
+        bridge_stop();
         server_cleanup();
         pubsub_cleanup();
         return EX_UNAVAILABLE;
     }
     int status = server_run();
+    bridge_stop();
     server_cleanup();
     pubsub_cleanup();
     log_close();

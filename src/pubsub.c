@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "dict.h"
 #include "msg.h"
 #include "pattern.h"
@@ -64,6 +65,7 @@ static struct topic *topic_get_or_create(enum pubsub_kind kind, const char *name
     dict_add(registries[kind], t->name, len, t);
     if (kind == PUBSUB_PATTERN)
         pattern_index_add(pattern_idx, t->name, len, t);
+    bridge_interest(kind, t->name, len, 1);
     return t;
 }
 
@@ -79,6 +81,7 @@ static void topic_detach(enum pubsub_kind kind, struct subscription *s)
         dict_remove(registries[kind], t->name, t->len);
         if (kind == PUBSUB_PATTERN)
             pattern_index_remove(pattern_idx, t->name, t->len);
+        bridge_interest(kind, t->name, t->len, 0);
         free(t->subs);
         free(t);
     } else if (t->cap > 8 && t->nsubs < t->cap / 4) {
@@ -202,25 +205,43 @@ static void pattern_deliver_cb(void *data, void *arg)
     f->receivers += (long long)t->nsubs;
 }
 
+long long pubsub_deliver_channel(enum pubsub_kind kind, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen)
+{
+    struct topic *t = dict_get(registries[kind], ch, chlen);
+    if (t == NULL)
+        return 0;
+    struct msg *m = msg_new(kind == PUBSUB_SHARD ? "smessage" : "message", NULL, 0, ch, chlen,
+                            payload, plen);
+    topic_deliver(t, m);
+    msg_unref(m);
+    server.stats.deliveries += (long long)t->nsubs;
+    return (long long)t->nsubs;
+}
+
+long long pubsub_deliver_pattern(const char *pat, size_t patlen, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen)
+{
+    struct topic *t = dict_get(registries[PUBSUB_PATTERN], pat, patlen);
+    if (t == NULL)
+        return 0;
+    struct pattern_fanout f = {ch, chlen, payload, plen, 0};
+    pattern_deliver_cb(t, &f);
+    server.stats.deliveries += f.receivers;
+    return f.receivers;
+}
+
 long long pubsub_publish(enum pubsub_kind kind, const char *ch, size_t chlen, const char *payload,
                          size_t plen)
 {
-    long long receivers = 0;
-    struct topic *t = dict_get(registries[kind], ch, chlen);
+    long long receivers = pubsub_deliver_channel(kind, ch, chlen, payload, plen);
 
-    if (t) {
-        struct msg *m = msg_new(kind == PUBSUB_SHARD ? "smessage" : "message", NULL, 0, ch, chlen,
-                                payload, plen);
-        topic_deliver(t, m);
-        msg_unref(m);
-        receivers = (long long)t->nsubs;
-    }
     if (kind == PUBSUB_CHANNEL && pattern_index_size(pattern_idx) > 0) {
         struct pattern_fanout f = {ch, chlen, payload, plen, 0};
         pattern_index_match(pattern_idx, ch, chlen, pattern_deliver_cb, &f);
+        server.stats.deliveries += f.receivers;
         receivers += f.receivers;
     }
-    server.stats.deliveries += receivers;
     return receivers;
 }
 

@@ -31,6 +31,14 @@ void pubsub_drop_client(struct client *c);
 long long pubsub_publish(enum pubsub_kind kind, const char *ch, size_t chlen, const char *payload,
                          size_t plen);
 
+/* Delivers to the subscribers of exactly this channel or shard channel, no patterns
+ * (the bridge uses it for upstream messages). Returns the number of deliveries. */
+long long pubsub_deliver_channel(enum pubsub_kind kind, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen);
+/* Delivers a pmessage to the subscribers of exactly this pattern (for upstream pmessages). */
+long long pubsub_deliver_pattern(const char *pat, size_t patlen, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen);
+
 /* Subscriber count of one channel (PUBSUB NUMSUB / SHARDNUMSUB). */
 size_t pubsub_numsub(enum pubsub_kind kind, const char *name, size_t len);
 /* Number of distinct patterns with subscribers (PUBSUB NUMPAT). */
