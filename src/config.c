@@ -47,6 +47,7 @@ static config_setter_fn config_set_perm;
 static config_setter_fn config_set_level;
 static config_setter_fn config_set_bind;
 static config_setter_fn config_set_output_limit;
+static config_setter_fn config_set_direction;
 
 #define CONFIG_FIELD(f) offsetof(struct config, f)
 
@@ -91,11 +92,39 @@ static const struct config_def config_table[] = {
                LLONG_MAX, "subscriber output limits: hard soft seconds; 0 disables a limit"),
     CONFIG_KEY("security", "requirepass", "", 1, config_set_string, CONFIG_FIELD(requirepass), 0,
                INT_MAX, "password clients must AUTH with; empty for none"),
+    CONFIG_KEY("upstream", "host", "", 0, config_set_string, CONFIG_FIELD(upstream_host), 0, 255,
+               "upstream Redis host name or address; empty (and no unixsocket) = no bridge"),
+    CONFIG_KEY("upstream", "port", "6379", 0, config_set_int, CONFIG_FIELD(upstream_port), 1, 65535,
+               "upstream Redis TCP port"),
+    CONFIG_KEY("upstream", "unixsocket", "", 0, config_set_string,
+               CONFIG_FIELD(upstream_unixsocket), 0, CONFIG_SUN_PATH_MAX,
+               "upstream Redis Unix socket path, instead of host and port"),
+    CONFIG_KEY("upstream", "user", "", 0, config_set_string, CONFIG_FIELD(upstream_user), 0, 255,
+               "ACL user for AUTH upstream; empty = the default user"),
+    CONFIG_KEY("upstream", "password", "", 0, config_set_string, CONFIG_FIELD(upstream_password), 0,
+               4096, "password for AUTH upstream; empty = none"),
+    CONFIG_KEY("upstream", "connect_timeout_ms", "2000", 0, config_set_int,
+               CONFIG_FIELD(upstream_connect_timeout_ms), 10, 600000,
+               "milliseconds to connect and authenticate before giving up on an attempt"),
+    CONFIG_KEY("upstream", "reconnect_min_ms", "100", 0, config_set_int,
+               CONFIG_FIELD(upstream_reconnect_min_ms), 1, 3600000,
+               "first reconnect delay; doubles per failed attempt"),
+    CONFIG_KEY("upstream", "reconnect_max_ms", "1000", 0, config_set_int,
+               CONFIG_FIELD(upstream_reconnect_max_ms), 1, 3600000,
+               "cap of the reconnect delay (jittered between half and all of it)"),
+    CONFIG_KEY("upstream", "channels", "*", 0, config_set_string, CONFIG_FIELD(upstream_channels),
+               1, 4096, "space-separated globs of the channel names that are bridged"),
+    CONFIG_KEY("upstream", "direction", "both", 0, config_set_direction,
+               CONFIG_FIELD(upstream_direction), 0, 0, "both, in (upstream to local) or out"),
+    CONFIG_KEY(
+        "upstream", "queue_limit", "10000", 0, config_set_int, CONFIG_FIELD(upstream_queue_limit),
+        1, 100000000,
+        "publishes buffered for forwarding while the link is down or busy; more are dropped"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
 
-static const char *const config_sections[] = {"server", "log", "limits", "security"};
+static const char *const config_sections[] = {"server", "log", "limits", "security", "upstream"};
 
 /* State of one config_load run, shared by the line reader and the inih handler. */
 struct config_load {
@@ -242,6 +271,22 @@ static int config_set_level(struct config *cfg, const struct config_def *def, co
     return 0;
 }
 
+/* Sets the bridge direction: both, in or out (case-insensitive). */
+static int config_set_direction(struct config *cfg, const struct config_def *def, const char *value,
+                                char *err, size_t errlen)
+{
+    static const char *const names[] = {"both", "in", "out"}; /* enum config_direction */
+
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(value, names[i]) == 0) {
+            *config_int_field(cfg, def) = i;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "must be one of both, in, out, got '%s'", value);
+    return -1;
+}
+
 /* Checks one bind token: an IPv4 or IPv6 literal, optionally prefixed with '-'. */
 static int config_bind_valid(const char *token)
 {
@@ -376,6 +421,11 @@ void config_free(struct config *cfg)
     free(cfg->pidfile);
     free(cfg->log_target);
     free(cfg->requirepass);
+    free(cfg->upstream_host);
+    free(cfg->upstream_unixsocket);
+    free(cfg->upstream_user);
+    free(cfg->upstream_password);
+    free(cfg->upstream_channels);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -12,17 +12,17 @@ struct config {
     /* [server] */
     char *bind[CONFIG_MAX_BIND]; /* addresses; a leading '-' means "skip if unavailable" */
     int nbind;
-    int port;            /* TCP port; 0 disables TCP */
-    char *unixsocket;    /* NULL when unset */
-    int unixsocketperm;  /* octal permission bits, 0 = leave to umask */
+    int port;           /* TCP port; 0 disables TCP */
+    char *unixsocket;   /* NULL when unset */
+    int unixsocketperm; /* octal permission bits, 0 = leave to umask */
     int tcp_backlog;
     int maxclients;
-    int timeout;         /* idle seconds before closing a non-subscriber; 0 = never */
-    int tcp_keepalive;   /* seconds; 0 = off */
-    char *pidfile;       /* NULL when unset */
+    int timeout;       /* idle seconds before closing a non-subscriber; 0 = never */
+    int tcp_keepalive; /* seconds; 0 = off */
+    char *pidfile;     /* NULL when unset */
     /* [log] */
-    int log_level;       /* enum log_level */
-    char *log_target;    /* "stderr", "syslog" or a file path */
+    int log_level;    /* enum log_level */
+    char *log_target; /* "stderr", "syslog" or a file path */
     /* [limits] */
     long long proto_max_bulk_len;
     long long client_query_buffer_limit;
@@ -30,8 +30,23 @@ struct config {
     long long pubsub_soft_limit; /* bytes; 0 = no limit */
     int pubsub_soft_seconds;
     /* [security] */
-    char *requirepass;   /* NULL when unset */
+    char *requirepass; /* NULL when unset */
+    /* [upstream] */
+    char *upstream_host; /* NULL = no bridge (unless upstream_unixsocket is set) */
+    int upstream_port;
+    char *upstream_unixsocket; /* NULL when unset; replaces host and port */
+    char *upstream_user;       /* NULL = AUTH with the password only */
+    char *upstream_password;   /* NULL = no AUTH */
+    int upstream_connect_timeout_ms;
+    int upstream_reconnect_min_ms;
+    int upstream_reconnect_max_ms;
+    char *upstream_channels;  /* space-separated globs of bridged names */
+    int upstream_direction;   /* enum config_direction */
+    int upstream_queue_limit; /* forwards buffered while the link is down or busy */
 };
+
+/* Which way the bridge carries messages. */
+enum config_direction { CONFIG_DIR_BOTH, CONFIG_DIR_IN, CONFIG_DIR_OUT };
 
 /* One row of the key table, for --help, the documentation test and reloads. */
 struct config_key_info {

@@ -46,7 +46,8 @@ size_t pubsub_numpat(void);
 /* Number of channels of a kind with subscribers. */
 size_t pubsub_count(enum pubsub_kind kind);
 
-/* Calls fn for every channel of kind (CHANNEL or SHARD) matching pat (NULL = all). */
+/* Calls fn for every channel, shard channel or pattern (by kind) whose name matches pat
+ * (NULL = all); the bridge walks all three to resubscribe after reconnecting. */
 void pubsub_each_channel(enum pubsub_kind kind, const char *pat, size_t patlen,
                          void (*fn)(const char *name, size_t len, void *arg), void *arg);
 

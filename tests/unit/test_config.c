@@ -134,13 +134,22 @@ START_TEST(test_defaults_are_the_documented_values)
     ck_assert_int_eq(cfg.pubsub_soft_limit, 8LL * 1024 * 1024);
     ck_assert_int_eq(cfg.pubsub_soft_seconds, 60);
     ck_assert_ptr_null(cfg.requirepass);
+    ck_assert_ptr_null(cfg.upstream_host);
+    ck_assert_int_eq(cfg.upstream_port, 6379);
+    ck_assert_ptr_null(cfg.upstream_unixsocket);
+    ck_assert_ptr_null(cfg.upstream_password);
+    ck_assert_int_eq(cfg.upstream_reconnect_min_ms, 100);
+    ck_assert_int_eq(cfg.upstream_reconnect_max_ms, 1000);
+    ck_assert_str_eq(cfg.upstream_channels, "*");
+    ck_assert_int_eq(cfg.upstream_direction, CONFIG_DIR_BOTH);
+    ck_assert_int_eq(cfg.upstream_queue_limit, 10000);
     config_free(&cfg);
 }
 END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 15);
+    ck_assert_uint_eq(config_key_count(), 26);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);
@@ -149,7 +158,9 @@ START_TEST(test_key_table_is_complete_and_unique)
         ck_assert_ptr_nonnull(k->default_value);
         ck_assert_msg(k->help != NULL && k->help[0] != '\0', "%s has no help", k->name);
         for (size_t j = 0; j < i; j++)
-            ck_assert_msg(strcmp(config_key(j)->name, k->name) != 0, "%s twice", k->name);
+            ck_assert_msg(strcmp(config_key(j)->section, k->section) != 0 ||
+                              strcmp(config_key(j)->name, k->name) != 0,
+                          "[%s] %s twice", k->section, k->name);
     }
 }
 END_TEST
@@ -311,6 +322,9 @@ static const struct bad_file bad_files[] = {
      "yyyyyyyyyyyyyyyyyyyy\n",
      2, "[server] unixsocket: must be at most 107 bytes long"},
     {"[security]\nrequirepass = \"abc\n", 2, "[security] requirepass: opening '\"' is not closed"},
+    {"[upstream]\ndirection = sideways\n", 2,
+     "[upstream] direction: must be one of both, in, out, got 'sideways'"},
+    {"[upstream]\nport = 0\n", 2, "[upstream] port: must be an integer between 1 and 65535"},
     {"port = 6379\n", 1, "key 'port' must follow a [section] header"},
     {"[server]\nport 6379\n", 2, "expected 'key = value', '[section]' or a comment"},
     {"[server\nport = 6379\n", 1, "section header '[server' has no closing ']'"},
