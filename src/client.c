@@ -26,10 +26,16 @@ static char client_readbuf[64 * 1024];
 /* A connection is not written more than this per pass, so one fast reader of a big
  * backlog cannot starve the others. */
 #define CLIENT_MAX_WRITE_PER_PASS (1024 * 1024)
+/* Replies queued past this pause reading from the client until they drain below the
+ * resume mark: a client that pipelines without reading cannot grow memory without bound. */
+#define CLIENT_PAUSE_OUTPUT (1024 * 1024)
+#define CLIENT_RESUME_OUTPUT (256 * 1024)
 /* Idle this long, a client gives its parser buffers back. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 
 static void client_read_cb(evutil_socket_t fd, short what, void *arg);
+static void client_process_input(struct client *c, const char *buf, size_t len);
+static void client_resume_reading(struct client *c);
 static void client_write_cb(evutil_socket_t fd, short what, void *arg);
 
 struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
@@ -83,6 +89,7 @@ void client_free(struct client *c)
     close(c->fd);
     evbuffer_free(c->out); /* releases shared frames still queued */
     resp_parser_free(&c->parser);
+    free(c->stash);
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
@@ -167,6 +174,10 @@ void client_write(struct client *c)
         written += (size_t)n;
     }
     server.stats.net_output_bytes += (long long)written;
+    if ((c->flags & CLIENT_F_READ_PAUSED) && evbuffer_get_length(c->out) < CLIENT_RESUME_OUTPUT)
+        client_resume_reading(c);
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        return;
     if (evbuffer_get_length(c->out) > 0) {
         if (!(c->flags & CLIENT_F_WRITE_WAIT)) {
             c->flags |= CLIENT_F_WRITE_WAIT;
@@ -194,6 +205,37 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
     client_write(c);
 }
 
+/* Stops reading and keeps the input not yet run until the output drains. */
+static void client_pause_reading(struct client *c, const char *buf, size_t len)
+{
+    char *stash = xmalloc(c->stash_len + len);
+    /* Unrun input from before (resumed but paused again) stays in front. */
+    if (c->stash_len)
+        memcpy(stash, c->stash, c->stash_len);
+    memcpy(stash + c->stash_len, buf, len);
+    free(c->stash);
+    c->stash = stash;
+    c->stash_len += len;
+    c->flags |= CLIENT_F_READ_PAUSED;
+    event_del(c->read_ev);
+}
+
+/* The output drained: read again, running the stashed input first. */
+static void client_resume_reading(struct client *c)
+{
+    char *stash = c->stash;
+    size_t len = c->stash_len;
+
+    c->stash = NULL;
+    c->stash_len = 0;
+    c->flags &= ~CLIENT_F_READ_PAUSED;
+    if (!(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP)))
+        event_add(c->read_ev, NULL);
+    if (len)
+        client_process_input(c, stash, len);
+    free(stash);
+}
+
 /* Feeds bytes to the parser and runs each complete command, in order. */
 static void client_process_input(struct client *c, const char *buf, size_t len)
 {
@@ -201,6 +243,10 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
 
     while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
         size_t used = 0;
+        if (evbuffer_get_length(c->out) > CLIENT_PAUSE_OUTPUT) {
+            client_pause_reading(c, buf, len);
+            break;
+        }
         lim.max_bulk_len = server.cfg.proto_max_bulk_len;
         lim.unauthenticated = client_auth_required(c);
         enum resp_status st = resp_parser_feed(&c->parser, &lim, buf, len, &used);

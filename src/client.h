@@ -23,7 +23,8 @@ struct msg;
 #define CLIENT_F_REPLY_OFF (1u << 6)  /* CLIENT REPLY OFF */
 #define CLIENT_F_REPLY_SKIP (1u << 7) /* the current command's reply is dropped */
 #define CLIENT_F_REPLY_SKIP_NEXT (1u << 8)
-#define CLIENT_F_WRITE_WAIT (1u << 9) /* write event armed: the socket is full */
+#define CLIENT_F_WRITE_WAIT (1u << 9)   /* write event armed: the socket is full */
+#define CLIENT_F_READ_PAUSED (1u << 10) /* too much output queued: reading waits for a drain */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -39,6 +40,8 @@ struct client {
     struct evbuffer *out;
     struct evbuffer *reply; /* where the running command replies: out, or a discard buffer */
     struct resp_parser parser;
+    char *stash; /* input read but not yet run while reading is paused */
+    size_t stash_len;
 
     /* The command being run, valid during dispatch. */
     int argc;

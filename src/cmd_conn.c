@@ -60,9 +60,13 @@ void cmd_reset(struct client *c)
 void cmd_select(struct client *c)
 {
     long long db;
-    if (util_parse_ll(c->argv[1], c->argvlen[1], &db) < 0 || db < -2147483648LL ||
-        db > 2147483647LL) {
+    if (util_parse_ll(c->argv[1], c->argvlen[1], &db) < 0) {
         reply_error(c->reply, "value is not an integer or out of range");
+        return;
+    }
+    if (db < -2147483648LL || db > 2147483647LL) {
+        reply_error(c->reply,
+                    "value is out of range, value must between -2147483648 and 2147483647");
         return;
     }
     if (db < 0 || db > 15) {
@@ -176,9 +180,9 @@ void cmd_hello(struct client *c)
     }
     if (client_auth_required(c)) {
         reply_error(c->reply, "-NOAUTH HELLO must be called with the client already "
-                              "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
-                              "option can be used to authenticate the client and select the RESP "
-                              "protocol version at the same time");
+                              "authenticated, otherwise the HELLO AUTH <user> <pass> option can "
+                              "be used to authenticate the client and select the RESP protocol "
+                              "version at the same time");
         return;
     }
     if (name) {
@@ -215,7 +219,8 @@ void cmd_client_id(struct client *c)
 void cmd_client_setname(struct client *c)
 {
     if (!valid_client_attr(c->argv[2], c->argvlen[2])) {
-        reply_error(c->reply, "Client names cannot contain spaces, newlines or special characters.");
+        reply_error(c->reply,
+                    "Client names cannot contain spaces, newlines or special characters.");
         return;
     }
     set_attr(&c->name, c->argv[2], c->argvlen[2]);

@@ -47,8 +47,8 @@ struct list_ctx {
 static void list_each_cb(const struct command *cmd, void *arg)
 {
     struct list_ctx *l = arg;
-    if (l->pattern && !pattern_match(l->pattern, strlen(l->pattern), cmd->name,
-                                     strlen(cmd->name), 1))
+    if (l->pattern &&
+        !pattern_match(l->pattern, strlen(l->pattern), cmd->name, strlen(cmd->name), 1))
         return;
     reply_bulk_cstr(l->body, cmd->name);
     l->n++;
@@ -179,8 +179,8 @@ static void info_server(struct evbuffer *b)
                         "multiplexing_api:%s\r\nlibevent_version:%s\r\nprocess_id:%d\r\n"
                         "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
                         "uptime_in_days:%lld\r\nconfig_file:%s\r\n",
-                        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release,
-                        un.machine, (int)(sizeof(long) * 8), event_base_get_method(server.base),
+                        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release, un.machine,
+                        (int)(sizeof(long) * 8), event_base_get_method(server.base),
                         event_get_version(), (int)getpid(), server.port,
                         (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400,
                         server.config_path ? server.config_path : "");
@@ -205,8 +205,8 @@ static void info_memory(struct evbuffer *b)
     char human[32];
     long long rss = rss_bytes();
     human_bytes(human, sizeof(human), rss);
-    evbuffer_add_printf(b, "# Memory\r\nused_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n",
-                        rss, human);
+    evbuffer_add_printf(b, "# Memory\r\nused_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n", rss,
+                        human);
 }
 
 /* Appends the "# Stats" section (Redis's field names). */
@@ -235,8 +235,7 @@ static void info_pubsub(struct evbuffer *b)
                         "pubsubshard_channels:%zu\r\npubsub_publishes:%lld\r\n"
                         "pubsub_deliveries:%lld\r\npubsub_frames_alive:%zu\r\n",
                         pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN),
-                        pubsub_count(PUBSUB_SHARD), s->publishes, s->deliveries,
-                        msg_live_count());
+                        pubsub_count(PUBSUB_SHARD), s->publishes, s->deliveries, msg_live_count());
 }
 
 static const struct {
@@ -244,7 +243,7 @@ static const struct {
     void (*fn)(struct evbuffer *b);
 } info_sections[] = {
     {"server", info_server}, {"clients", info_clients}, {"memory", info_memory},
-    {"stats", info_stats},   {"pubsub", info_pubsub}, {"bridge", bridge_info},
+    {"stats", info_stats},   {"pubsub", info_pubsub},   {"bridge", bridge_info},
 };
 
 #define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))

@@ -26,8 +26,8 @@ static struct command pubsub_subcommands[] = {
      "Returns helpful text about the different subcommands.", "O(1)", ""},
     {"numpat", cmd_pubsub_numpat, 2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub", "2.8.0",
      "Returns a count of unique pattern subscriptions.", "O(1)", ""},
-    {"numsub", cmd_pubsub_numsub, -2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub",
-     "2.8.0", "Returns a count of subscribers to channels.",
+    {"numsub", cmd_pubsub_numsub, -2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub", "2.8.0",
+     "Returns a count of subscribers to channels.",
      "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
      "channel:string:optional,multiple"},
     {"shardchannels", cmd_pubsub_shardchannels, -2, 0, "pubsub loading stale", "@pubsub @slow",
@@ -51,19 +51,18 @@ static struct command client_subcommands[] = {
      "5.0.0", "Returns the unique client ID of the connection.", "O(1)", ""},
     {"info", cmd_client_info, 2, 0, "noscript loading stale", "@slow @connection", "connection",
      "6.2.0", "Returns information about the connection.", "O(1)", ""},
-    {"kill", cmd_client_kill, -3, 0, "admin noscript loading stale", "@admin @slow @dangerous @connection",
-     "connection", "2.4.0", "Terminates open connections.",
-     "O(N) where N is the number of client connections", "filter:oneof"},
+    {"kill", cmd_client_kill, -3, 0, "admin noscript loading stale",
+     "@admin @slow @dangerous @connection", "connection", "2.4.0", "Terminates open connections.",
+     "O(N) where N is the number of client connections", "filter:string"},
     {"list", cmd_client_list, -2, 0, "admin noscript loading stale",
-     "@admin @slow @dangerous @connection", "connection", "2.4.0",
-     "Lists open connections.", "O(N) where N is the number of client connections",
-     "type:oneof:optional client-id:integer:optional,multiple"},
-    {"reply", cmd_client_reply, 3, 0, "noscript loading stale", "@slow @connection",
-     "connection", "3.2.0", "Instructs the server whether to reply to commands.", "O(1)",
-     "action:oneof"},
+     "@admin @slow @dangerous @connection", "connection", "2.4.0", "Lists open connections.",
+     "O(N) where N is the number of client connections",
+     "type:string:optional client-id:integer:optional,multiple"},
+    {"reply", cmd_client_reply, 3, 0, "noscript loading stale", "@slow @connection", "connection",
+     "3.2.0", "Instructs the server whether to reply to commands.", "O(1)", "action:string"},
     {"setinfo", cmd_client_setinfo, 4, 0, "noscript loading stale", "@slow @connection",
      "connection", "7.2.0", "Sets information specific to the client or connection.", "O(1)",
-     "attr:oneof"},
+     "attr:string"},
     {"setname", cmd_client_setname, 3, 0, "noscript loading stale", "@slow @connection",
      "connection", "2.6.9", "Sets the connection name.", "O(1)", "connection-name:string"},
     {0},
@@ -82,14 +81,14 @@ static struct command command_subcommands[] = {
      "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple"},
     {"list", cmd_command_list, -2, 0, "loading stale", "@slow @connection", "server", "7.0.0",
      "Returns a list of command names.", "O(N) where N is the total number of Redis commands",
-     "filterby:oneof:optional"},
+     "filterby:string:optional"},
     {0},
 };
 
 static struct command function_subcommands[] = {
     {"flush", cmd_function_flush, -2, 0, "write noscript", "@write @slow @scripting", "scripting",
      "7.0.0", "Deletes all libraries and functions (there are none here).",
-     "O(N) where N is the number of functions deleted", "flush-type:oneof:optional"},
+     "O(N) where N is the number of functions deleted", "flush-type:string:optional"},
     {0},
 };
 
@@ -107,22 +106,20 @@ static struct command command_table[] = {
     {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
      "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)",
      ""},
-    {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous",
-     "server", "1.0.0", "A container for debugging commands (not supported).",
-     "Depends on subcommand.", ""},
+    {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous", "server",
+     "1.0.0", "A container for debugging commands (not supported).", "Depends on subcommand.", ""},
     {"echo", cmd_echo, 2, 0, "fast", "@fast @connection", "connection", "1.0.0",
      "Returns the given string.", "O(1)", "message:string"},
     {"flushall", cmd_flushall, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
      "1.0.0", "Removes all keys from all databases (there are none here).",
-     "O(N) where N is the total number of keys in all databases", "flush-type:oneof:optional"},
-    {"flushdb", cmd_flushdb, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
-     "1.0.0", "Remove all keys from the current database (there are none here).",
-     "O(N) where N is the number of keys in the selected database", "flush-type:oneof:optional"},
-    {"function", NULL, -2, 0, "", "@slow", "scripting", "7.0.0", "A container for function commands.",
-     "Depends on subcommand.", "", function_subcommands},
-    {"hello", cmd_hello, -1, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection",
-     "connection", "6.0.0", "Handshakes with the Redis server.", "O(1)",
-     "arguments:block:optional"},
+     "O(N) where N is the total number of keys in all databases", "flush-type:string:optional"},
+    {"flushdb", cmd_flushdb, -1, 0, "write", "@keyspace @write @slow @dangerous", "server", "1.0.0",
+     "Remove all keys from the current database (there are none here).",
+     "O(N) where N is the number of keys in the selected database", "flush-type:string:optional"},
+    {"function", NULL, -2, 0, "", "@slow", "scripting", "7.0.0",
+     "A container for function commands.", "Depends on subcommand.", "", function_subcommands},
+    {"hello", cmd_hello, -1, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection", "connection",
+     "6.0.0", "Handshakes with the Redis server.", "O(1)", "arguments:string:optional"},
     {"info", cmd_info, -1, 0, "loading stale sentinel", "@slow @dangerous", "server", "1.0.0",
      "Returns information and statistics about the server.", "O(1)",
      "section:string:optional,multiple"},
@@ -139,8 +136,9 @@ static struct command command_table[] = {
      "channel:string message:string"},
     {"pubsub", NULL, -2, 0, "", "@slow", "pubsub", "2.8.0", "A container for Pub/Sub commands.",
      "Depends on subcommand.", "", pubsub_subcommands},
-    {"punsubscribe", cmd_punsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
-     "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or "
+    {"punsubscribe", cmd_punsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "2.0.0",
+     "Stops listening to messages published to channels that match one or "
      "more patterns.",
      "O(N) where N is the number of patterns to unsubscribe.", "pattern:pattern:optional,multiple"},
     {"quit", cmd_quit, -1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
@@ -148,8 +146,7 @@ static struct command command_table[] = {
     {"reset", cmd_reset, 1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
      "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
     {"select", cmd_select, 2, 0, "loading stale fast", "@keyspace @fast", "connection", "1.0.0",
-     "Changes the selected database (pub/sub is database independent).", "O(1)",
-     "index:integer"},
+     "Changes the selected database (pub/sub is database independent).", "O(1)", "index:integer"},
     {"spublish", cmd_spublish, 3, 0, "pubsub loading stale fast", "@pubsub @fast", "pubsub",
      "7.0.0", "Post a message to a shard channel",
      "O(N) where N is the number of clients subscribed to the receiving shard channel.",
@@ -161,14 +158,14 @@ static struct command command_table[] = {
     {"subscribe", cmd_subscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "2.0.0", "Listens for messages published to channels.",
      "O(N) where N is the number of channels to subscribe to.", "channel:string:multiple"},
-    {"sunsubscribe", cmd_sunsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
-     "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.",
+    {"sunsubscribe", cmd_sunsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "7.0.0", "Stops listening to messages posted to shard channels.",
      "O(N) where N is the number of shard channels to unsubscribe.",
      "shardchannel:string:optional,multiple"},
     {"time", cmd_time, 1, 0, "loading stale fast", "@fast", "server", "2.6.0",
      "Returns the server time.", "O(1)", ""},
-    {"unsubscribe", cmd_unsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow",
-     "pubsub", "2.0.0", "Stops listening to messages posted to channels.",
+    {"unsubscribe", cmd_unsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+     "2.0.0", "Stops listening to messages posted to channels.",
      "O(N) where N is the number of channels to unsubscribe.", "channel:string:optional,multiple"},
     {0},
 };
@@ -290,9 +287,9 @@ void command_dispatch(struct client *c)
                      cmd->fullname);
     } else {
         c->cmd = cmd;
+        c->last_cmd = cmd->fullname; /* CLIENT LIST shows the running command as its own */
         cmd->proc(c);
         c->cmd = NULL;
-        c->last_cmd = cmd->fullname;
         server.stats.commands_processed++;
     }
 
@@ -352,9 +349,13 @@ void command_reply_info(struct evbuffer *out, int resp, const struct command *cm
     reply_integer(out, 0);
     reply_integer(out, 0);
     reply_word_set(out, resp, cmd->acl);
-    reply_array(out, 0); /* tips */
-    reply_array(out, 0); /* key specs */
-    reply_array(out, subcommand_count(cmd));
+    reply_set(out, resp, 0); /* tips */
+    reply_set(out, resp, 0); /* key specs */
+    /* Redis sends an empty set when there are no subcommands, else an array. */
+    if (subcommand_count(cmd) == 0)
+        reply_set(out, resp, 0);
+    else
+        reply_array(out, subcommand_count(cmd));
     for (const struct command *s = cmd->subcommands; s && s->name; s++)
         command_reply_info(out, resp, s);
 }

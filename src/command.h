@@ -15,17 +15,17 @@ struct evbuffer;
 typedef void command_proc(struct client *c);
 
 struct command {
-    const char *name;   /* lower case; for a subcommand just the subcommand */
-    command_proc *proc; /* for a container: runs when no subcommand is given, or NULL */
-    int arity;          /* argc including the name; negative means "at least -arity" */
-    unsigned flags;     /* CMD_F_*: what the dispatcher checks */
+    const char *name;       /* lower case; for a subcommand just the subcommand */
+    command_proc *proc;     /* for a container: runs when no subcommand is given, or NULL */
+    int arity;              /* argc including the name; negative means "at least -arity" */
+    unsigned flags;         /* CMD_F_*: what the dispatcher checks */
     const char *info_flags; /* COMMAND flags, space separated ("pubsub loading stale fast") */
     const char *acl;        /* ACL categories, space separated ("@pubsub @fast") */
     const char *group;      /* COMMAND DOCS group: "pubsub", "connection", "server" */
     const char *since;
     const char *summary;
     const char *complexity;
-    const char *args; /* COMMAND DOCS arguments: "name:type[:flag]" space separated */
+    const char *args;            /* COMMAND DOCS arguments: "name:type[:flag]" space separated */
     struct command *subcommands; /* table ended by a zeroed entry, or NULL */
     const char *parent;          /* container name for a subcommand; filled at start */
     char fullname[40];           /* "pubsub|numsub"; filled at start */
@@ -56,8 +56,8 @@ command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_
     cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo, cmd_client_info,
     cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
 /* cmd_server.c */
-command_proc cmd_command, cmd_command_count, cmd_command_list, cmd_command_info,
-    cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb, cmd_dbsize,
-    cmd_function_flush, cmd_debug, cmd_time;
+command_proc cmd_command, cmd_command_count, cmd_command_list, cmd_command_info, cmd_command_docs,
+    cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb, cmd_dbsize, cmd_function_flush,
+    cmd_debug, cmd_time;
 
 #endif

@@ -14,8 +14,8 @@
 #include "util.h"
 
 static int log_min_level = LOG_LEVEL_NOTICE;
-static FILE *log_file;   /* NULL means stderr */
-static char *log_path;   /* set for a file target */
+static FILE *log_file; /* NULL means stderr */
+static char *log_path; /* set for a file target */
 static int log_to_syslog;
 
 static const char *const level_names[] = {"debug", "verbose", "notice", "warning"};

@@ -11,8 +11,8 @@
 
 static size_t msg_live;
 
-struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch,
-                    size_t chlen, const void *payload, size_t plen)
+struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
+                    const void *payload, size_t plen)
 {
     size_t kindlen = strlen(kind);
     /* Each element costs at most a 24-byte header plus its bytes and CRLF. */

@@ -21,8 +21,8 @@ struct msg {
 /* Encodes [kind, (pattern,) channel, payload]. kind is "message", "pmessage" or
  * "smessage"; pat is NULL except for pmessage. Returns a frame with one reference,
  * owned by the caller. */
-struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch,
-                    size_t chlen, const void *payload, size_t plen);
+struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
+                    const void *payload, size_t plen);
 /* Takes a reference. */
 void msg_ref(struct msg *m);
 /* Drops a reference; the frame is freed with the last one. */

@@ -211,8 +211,8 @@ long long pubsub_deliver_channel(enum pubsub_kind kind, const char *ch, size_t c
     struct topic *t = dict_get(registries[kind], ch, chlen);
     if (t == NULL)
         return 0;
-    struct msg *m = msg_new(kind == PUBSUB_SHARD ? "smessage" : "message", NULL, 0, ch, chlen,
-                            payload, plen);
+    struct msg *m =
+        msg_new(kind == PUBSUB_SHARD ? "smessage" : "message", NULL, 0, ch, chlen, payload, plen);
     topic_deliver(t, m);
     msg_unref(m);
     server.stats.deliveries += (long long)t->nsubs;

@@ -93,7 +93,6 @@ static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 static void server_pause_accept(void)
 {
     static long long last_log_ms;
-    static struct event *resume_ev;
     struct timeval tv = {0, 100 * 1000};
 
     if (server.now_ms - last_log_ms > 10000) {
@@ -103,9 +102,9 @@ static void server_pause_accept(void)
     }
     for (int i = 0; i < server.nlisteners; i++)
         event_del(server.listeners[i].ev);
-    if (resume_ev == NULL)
-        resume_ev = evtimer_new(server.base, server_resume_accept_cb, NULL);
-    evtimer_add(resume_ev, &tv);
+    if (server.resume_ev == NULL)
+        server.resume_ev = evtimer_new(server.base, server_resume_accept_cb, NULL);
+    evtimer_add(server.resume_ev, &tv);
 }
 
 /* Refuses a connection over maxclients with Redis's error text. */
@@ -209,8 +208,8 @@ static int server_listen_tcp(const char *spec)
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, server.cfg.tcp_backlog) < 0)
         goto fail;
     server_add_listener(fd, 0, ip);
-    log_notice("Listening on %s%s%s:%d", strchr(ip, ':') ? "[" : "", ip,
-               strchr(ip, ':') ? "]" : "", server.cfg.port);
+    log_notice("Listening on %s%s%s:%d", strchr(ip, ':') ? "[" : "", ip, strchr(ip, ':') ? "]" : "",
+               server.cfg.port);
     return 0;
 fail:
     if (optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
@@ -304,7 +303,6 @@ static void server_drain_cb(evutil_socket_t fd, short what, void *arg)
 /* SIGTERM / SIGINT: stop accepting, let queued output drain briefly, then leave the loop. */
 static void server_stop(int sig)
 {
-    static struct event *drain_ev;
     struct timeval tv = {0, 20 * 1000};
 
     if (server.shutting_down)
@@ -313,8 +311,8 @@ static void server_stop(int sig)
     log_notice("Received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     notify_send("STOPPING=1\nSTATUS=Shutting down");
     server_close_listeners();
-    drain_ev = event_new(server.base, -1, EV_PERSIST, server_drain_cb, NULL);
-    event_add(drain_ev, &tv);
+    server.drain_ev = event_new(server.base, -1, EV_PERSIST, server_drain_cb, NULL);
+    event_add(server.drain_ev, &tv);
 }
 
 /* config_load report callback for reloads: each problem goes to the log. */
@@ -373,8 +371,7 @@ static void server_reload(void)
     log_reopen();
     config_init(&fresh);
     if (config_load(&fresh, server.config_path, server_log_problem, NULL) != 0) {
-        log_warning("Reload of %s failed; keeping the running configuration",
-                    server.config_path);
+        log_warning("Reload of %s failed; keeping the running configuration", server.config_path);
         config_free(&fresh);
     } else {
         server_apply_reload(&fresh);
@@ -414,6 +411,7 @@ int server_init_loop(struct config *cfg, const char *config_path)
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 
+    memset(&server, 0, sizeof(server));
     server.cfg = *cfg;
     server.config_path = config_path;
     TAILQ_INIT(&server.clients);
@@ -486,6 +484,10 @@ void server_cleanup(void)
     for (int i = 0; i < 3; i++)
         if (server.signal_evs[i])
             event_free(server.signal_evs[i]);
+    if (server.drain_ev)
+        event_free(server.drain_ev);
+    if (server.resume_ev)
+        event_free(server.resume_ev);
     if (server.flush_ev)
         event_free(server.flush_ev);
     if (server.cron_ev)

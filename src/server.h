@@ -18,8 +18,8 @@ struct stats {
     long long commands_processed;
     long long net_input_bytes;
     long long net_output_bytes;
-    long long publishes;           /* PUBLISH and SPUBLISH commands */
-    long long deliveries;          /* frames queued to subscribers */
+    long long publishes;  /* PUBLISH and SPUBLISH commands */
+    long long deliveries; /* frames queued to subscribers */
     long long output_limit_disconnections;
     long long query_limit_disconnections;
     long long protocol_errors;
@@ -37,21 +37,23 @@ struct listener {
 struct server {
     struct event_base *base;
     struct config cfg;
-    const char *config_path;       /* NULL when running on built-in defaults */
-    struct client_list clients;    /* every connection */
-    struct client_list pending;    /* clients with output to flush this pass */
-    struct client_list closing;    /* clients to free this pass */
+    const char *config_path;    /* NULL when running on built-in defaults */
+    struct client_list clients; /* every connection */
+    struct client_list pending; /* clients with output to flush this pass */
+    struct client_list closing; /* clients to free this pass */
     struct event *flush_ev;
     int flush_scheduled;
     struct event *cron_ev;
+    struct event *drain_ev;  /* while stopping: waits for queued output */
+    struct event *resume_ev; /* re-enables accept after descriptor exhaustion */
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];
     int nlisteners;
-    int port;                      /* the TCP port actually bound */
+    int port; /* the TCP port actually bound */
     uint64_t next_client_id;
     long long nclients;
-    long long start_ms;            /* wall clock at start */
-    long long now_ms;              /* monotonic, refreshed each loop pass */
+    long long start_ms; /* wall clock at start */
+    long long now_ms;   /* monotonic, refreshed each loop pass */
     struct stats stats;
     int shutting_down;
     int pidfile_written;

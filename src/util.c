@@ -108,8 +108,14 @@ int util_parse_size(const char *s, long long *out)
         const char *suffix;
         long long mul;
     } units[] = {
-        {"", 1},          {"b", 1},           {"k", 1000},          {"kb", 1024},
-        {"m", 1000000},   {"mb", 1024 * 1024}, {"g", 1000000000LL}, {"gb", 1024LL * 1024 * 1024},
+        {"", 1},
+        {"b", 1},
+        {"k", 1000},
+        {"kb", 1024},
+        {"m", 1000000},
+        {"mb", 1024 * 1024},
+        {"g", 1000000000LL},
+        {"gb", 1024LL * 1024 * 1024},
     };
     size_t n = 0;
     long long v;
