@@ -1,0 +1,302 @@
+#!/bin/bash
+# Service behaviour of a real evbrokerd: systemd notification, SIGHUP reloads (also under
+# load), SIGTERM cleanup, configuration errors with line numbers, maxclients, idle timeout,
+# IPv6, log reopening and `make install`. Prints "ok service/NAME" or "FAIL service/NAME: why".
+set -u
+
+EVBROKERD=${EVBROKERD:-src/evbrokerd}
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/service.XXXXXX") || exit 1
+pids=()
+failures=0
+
+# Stops every process this script started, by PID, and removes its directory.
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.1
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Records one result from a condition command.
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then
+        echo "ok service/$name"
+    else
+        echo "FAIL service/$name: $why"
+        failures=$((failures + 1))
+    fi
+}
+
+# A TCP port that is free now (below the ephemeral range, see bridge.sh).
+free_port() {
+    python3 -c 'import socket,random
+for _ in range(200):
+    p=random.randint(20000,32000); s=socket.socket()
+    try: s.bind(("127.0.0.1",p)); s.close(); print(p); break
+    except OSError: pass'
+}
+
+# Waits until a TCP port accepts connections (5 s at most).
+wait_port() {
+    for _ in $(seq 100); do
+        timeout 1 redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# Starts the daemon in the background with a config file; sets $daemon.
+start_daemon() {
+    "$EVBROKERD" -c "$1" >>"$dir/daemon.log" 2>&1 &
+    daemon=$!
+    pids+=("$daemon")
+}
+
+# redis-cli with a time limit.
+cli() {
+    timeout 5 redis-cli "$@" 2>&1
+}
+
+# Waits up to $2 tenths of a second for a child to exit; sets $status to its exit status,
+# or "timeout". Runs in this shell (not a subshell) so that wait can reap the child.
+wait_exit() {
+    local pid=$1 tenths=$2
+    for _ in $(seq "$tenths"); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        status=timeout
+        return
+    fi
+    wait "$pid"
+    status=$?
+}
+
+# --- the unit file -------------------------------------------------------------------------
+if command -v systemd-analyze >/dev/null; then
+    out=$(systemd-analyze verify "$TOP/evbrokerd.service" 2>&1)
+    check unit-verifies "systemd-analyze verify: $out" test -z "$out"
+else
+    echo "FAIL service/unit-verifies: systemd-analyze missing (scripts/setup.sh installs systemd)"
+    failures=$((failures + 1))
+fi
+
+# --- systemd notification: READY before clients, RELOADING/READY on SIGHUP, STOPPING ------
+port=$(free_port)
+notify=$dir/notify.sock
+cat >"$dir/notify.conf" <<EOF
+[server]
+port = $port
+bind = 127.0.0.1
+pidfile = $dir/evb.pid
+unixsocket = $dir/evb.sock
+EOF
+python3 - "$notify" "$dir/notify.log" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(0.2)
+end = time.time() + 30
+with open(sys.argv[2], "a") as log:
+    while time.time() < end:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            continue
+        log.write(msg.replace("\n", " ") + "\n"); log.flush()
+        if "STOPPING=1" in msg:
+            break
+EOF
+pids+=($!)
+for _ in $(seq 50); do [ -S "$notify" ] && break; sleep 0.05; done
+NOTIFY_SOCKET=$notify "$EVBROKERD" -c "$dir/notify.conf" >>"$dir/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+ready_before_client=no
+for _ in $(seq 100); do
+    if grep -q 'READY=1' "$dir/notify.log" 2>/dev/null; then
+        ready_before_client=yes
+        break
+    fi
+    sleep 0.05
+done
+check notify-ready "no READY=1 datagram" test "$ready_before_client" = yes
+check notify-ready-means-listening "not serving after READY=1" wait_port "$port"
+check pidfile-written "pidfile missing or wrong" grep -qx "$daemon" "$dir/evb.pid"
+kill -HUP "$daemon"
+for _ in $(seq 50); do
+    [ "$(grep -c 'READY=1' "$dir/notify.log")" -ge 2 ] && break
+    sleep 0.05
+done
+check notify-reload "no RELOADING=1 then READY=1 after SIGHUP: $(tr '\n' '|' <"$dir/notify.log")" \
+    sh -c "grep -n 'RELOADING=1' '$dir/notify.log' | head -1 | grep -q '^2:' &&
+           [ \$(grep -c 'READY=1' '$dir/notify.log') -ge 2 ]"
+
+# SIGTERM with subscribers connected: exit 0 quickly, pidfile and unix socket gone.
+timeout 10 redis-cli -p "$port" SUBSCRIBE a >/dev/null 2>&1 &
+pids+=($!)
+timeout 10 redis-cli -s "$dir/evb.sock" PSUBSCRIBE 'b*' >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.3
+kill -TERM "$daemon"
+wait_exit "$daemon" 50
+check sigterm-exit-0 "exit status $status with subscribers connected" test "$status" = 0
+check sigterm-removes-pidfile "pidfile still there" test ! -e "$dir/evb.pid"
+check sigterm-removes-socket "unix socket still there" test ! -e "$dir/evb.sock"
+sleep 0.3
+check notify-stopping "no STOPPING=1" grep -q 'STOPPING=1' "$dir/notify.log"
+
+# --- SIGHUP under load: subscribers lose no message and no connection --------------------
+port=$(free_port)
+cat >"$dir/load.conf" <<EOF
+[server]
+port = $port
+bind = 127.0.0.1
+[log]
+level = notice
+target = $dir/load.log
+EOF
+start_daemon "$dir/load.conf"
+wait_port "$port"
+python3 - "$port" "$daemon" >"$dir/load.out" 2>&1 <<'EOF'
+import os, signal, socket, sys, time
+port, pid, n = int(sys.argv[1]), int(sys.argv[2]), 20000
+subs = []
+for _ in range(5):
+    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"SUBSCRIBE load\r\n")
+    buf = b""
+    while not buf.endswith(b":1\r\n"):
+        buf += s.recv(100)
+    subs.append(s)
+pub = socket.create_connection(("127.0.0.1", port))
+for i in range(n):
+    pub.sendall(b"PUBLISH load %d\r\n" % i)
+    if i % 2000 == 0:
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(0.01)
+want = b"".join(b"*3\r\n$7\r\nmessage\r\n$4\r\nload\r\n$%d\r\n%d\r\n" % (len(str(i)), i)
+                for i in range(n))
+ok = True
+for s in subs:
+    s.settimeout(10)
+    got = b""
+    while len(got) < len(want):
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got += d
+    ok = ok and got == want
+print("all-delivered" if ok else "LOST")
+EOF
+check sighup-under-load "subscribers lost messages or connections during reloads: $(cat "$dir/load.out")" \
+    grep -q all-delivered "$dir/load.out"
+check sighup-logged "no reload line in the log" grep -q 'Configuration reloaded' "$dir/load.log"
+
+# Reopen the log file after logrotate moved it.
+mv "$dir/load.log" "$dir/load.log.1"
+kill -HUP "$daemon"
+sleep 0.3
+check log-reopened "SIGHUP did not reopen the log file" test -s "$dir/load.log"
+
+# A reload with requirepass: new clients must authenticate; an invalid file keeps the old.
+printf '[server]\nport = %s\nbind = 127.0.0.1\n[log]\ntarget = %s\n[security]\nrequirepass = s3cret\n' \
+    "$port" "$dir/load.log" >"$dir/load.conf"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-applies-requirepass "PING without AUTH after reload: $(cli -p "$port" PING)" \
+    sh -c "timeout 5 redis-cli -p $port PING 2>&1 | grep -q NOAUTH"
+printf '[server]\nport = %s\nbogus = 1\n' "$port" >"$dir/load.conf"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-invalid-keeps-running "daemon not serving after an invalid reload" \
+    sh -c "timeout 5 redis-cli -p $port -a s3cret --no-auth-warning PING | grep -q PONG"
+check reload-invalid-logged "no log line for the rejected reload" \
+    grep -q 'Reload of .* failed' "$dir/load.log"
+kill "$daemon"
+
+# --- configuration errors: right line, non-zero exit -------------------------------------
+# Each case: name, expected line number, substring of the reason, file body (printf format).
+bad_case() {
+    local name=$1 line=$2 why=$3 body=$4
+    printf "$body" >"$dir/bad.conf"
+    out=$("$EVBROKERD" -c "$dir/bad.conf" 2>&1)
+    rc=$?
+    check "config-$name" "rc=$rc out=$out" \
+        sh -c "[ $rc -eq 78 ] && printf '%s' \"\$1\" | grep -q \"bad.conf:$line: .*$why\"" _ "$out"
+}
+bad_case unknown-key 3 "unknown key" '[server]\nport = 1\nfoo = 2\n'
+bad_case bad-number 2 "port" '[server]\nport = abc\n'
+bad_case bad-size-unit 2 "proto_max_bulk_len" '[limits]\nproto_max_bulk_len = 12xb\n'
+bad_case bad-address 2 "bind" '[server]\nbind = 300.1.1.1\n'
+bad_case duplicate-key 3 "duplicate" '[server]\nport = 1\nport = 2\n'
+bad_case line-too-long 2 "" "[server]\npidfile = /$(printf 'x%.0s' $(seq 300))\n"
+out=$("$EVBROKERD" -c "$dir/missing.conf" 2>&1)
+check config-unreadable "missing file accepted: $out" sh -c "printf '%s' \"\$1\" | grep -q 'cannot open'" _ "$out"
+"$EVBROKERD" --test-config -c "$TOP/conf/evbrokerd.conf" >/dev/null 2>&1
+check test-config-accepts-shipped "--test-config rejected conf/evbrokerd.conf" test $? -eq 0
+printf '[server]\nport = x\nfoo = 1\n' >"$dir/bad.conf"
+out=$("$EVBROKERD" --test-config -c "$dir/bad.conf" 2>&1)
+check test-config-lists-every-problem "expected lines 2 and 3: $out" \
+    sh -c "printf '%s' \"\$1\" | grep -q 'bad.conf:2:' && printf '%s' \"\$1\" | grep -q 'bad.conf:3:'" _ "$out"
+
+# --- maxclients, idle timeout, IPv6 --------------------------------------------------------
+port=$(free_port)
+printf '[server]\nport = %s\nbind = 127.0.0.1 -::1\nmaxclients = 2\ntimeout = 1\n' "$port" \
+    >"$dir/limits.conf"
+start_daemon "$dir/limits.conf"
+wait_port "$port"
+timeout 10 redis-cli -p "$port" SUBSCRIBE keep >"$dir/keep.out" 2>&1 &
+pids+=($!)
+python3 - "$port" >"$dir/max.out" 2>&1 <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(4)
+start = time.time()
+try:
+    d = s.recv(100)
+except socket.timeout:
+    d = b"?"
+print("closed-after %.1f" % (time.time() - start) if d == b"" else "not-closed")
+EOF
+idlepid=$!
+pids+=("$idlepid")
+sleep 0.3
+out=$(cli -p "$port" PING)
+check maxclients-reached "third client got: $out" test "$out" = "ERR max number of clients reached"
+wait "$idlepid"
+check idle-timeout-closes-normal-client "$(cat "$dir/max.out")" grep -q closed-after "$dir/max.out"
+check idle-timeout-spares-subscribers "subscriber was closed" \
+    sh -c "[ \$(timeout 5 redis-cli -p $port PUBSUB NUMSUB keep | tail -1) = 1 ]"
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+    out=$(cli -h ::1 -p "$port" PUBLISH keep hello)
+    check ipv6-loopback "PUBLISH over ::1 gave '$out'" test "$out" = 1
+else
+    echo "ok service/ipv6-loopback # skipped: no IPv6 loopback on this machine"
+fi
+kill "$daemon"
+
+# --- make install with DESTDIR ---------------------------------------------------------------
+dest=$dir/dest
+if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&1; then
+    check install-binary "binary missing" test -x "$dest/usr/bin/evbrokerd"
+    check install-config "config missing" test -f "$dest/etc/evbrokerd/evbrokerd.conf"
+    check install-unit "unit missing or ExecStart not rewritten" \
+        grep -q '^ExecStart=/usr/bin/evbrokerd' "$dest/lib/systemd/system/evbrokerd.service"
+    echo "# local edit" >>"$dest/etc/evbrokerd/evbrokerd.conf"
+    make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >>"$dir/install.log" 2>&1
+    check install-keeps-config "an existing config was overwritten" \
+        grep -q '# local edit' "$dest/etc/evbrokerd/evbrokerd.conf"
+    make -C "$TOP" -s uninstall DESTDIR="$dest" PREFIX=/usr >>"$dir/install.log" 2>&1
+    check uninstall-removes "binary or unit left behind" \
+        sh -c "[ ! -e '$dest/usr/bin/evbrokerd' ] && [ ! -e '$dest/lib/systemd/system/evbrokerd.service' ]"
+else
+    echo "FAIL service/install: $(tail -3 "$dir/install.log")"
+    failures=$((failures + 1))
+fi
+
+[ "$failures" -eq 0 ]
