@@ -7,7 +7,7 @@ CC ?= cc
 O ?=
 B := $(if $(O),$(O)/,)
 
-PKGS := libevent hiredis inih
+PKGS := libevent hiredis inih libcrypto
 TEST_PKGS := check
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -60,6 +60,18 @@ $(B)tests/integration/%: tests/integration/%.c tests/integration/itest.h $(LIB)
 
 -include $(LIB_OBJS:.o=.d) $(B)src/main.d
 
+# The benchmark load generator links libevent only, not the broker library (explicit rule, so
+# the tests/unit and tests/integration pattern rules never apply to it).
+BENCH_BIN := $(B)tests/bench/loadgen
+$(BENCH_BIN): tests/bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -o $@ $< $(shell pkg-config --cflags --libs libevent)
+
+# Runs every issue-5 scenario against evbrokerd and redis-server (BENCH_REPS, BENCH_QUICK=1,
+# BENCH_ONLY=ids); results under bench-results/.
+bench: $(BIN) $(BENCH_BIN)
+	EVBROKERD=$(BIN) LOADGEN=$(BENCH_BIN) scripts/bench.sh
+
 # Installs missing Debian packages; a quick no-op when everything is present.
 setup:
 	@scripts/setup.sh
@@ -105,3 +117,58 @@ uninstall:
 clean:
 	rm -f src/*.o src/*.d $(LIB) $(BIN) $(UNIT_BINS) $(ITEST_BINS)
 	rm -rf build-san
+
+# --- fuzzing (clang + libFuzzer) -----------------------------------------------------------
+# The library objects are compiled again with clang into build-fuzz/ with coverage and
+# ASan+UBSan; each tests/fuzz/fuzz_*.c harness links them. `make fuzz` runs every harness for
+# FUZZ_SECONDS on a scratch corpus seeded from tests/fuzz/corpus (the seeds stay untouched);
+# crashes are written to build-fuzz/crash-*. `make fuzz-smoke` is the short run CI uses.
+.PHONY: fuzz fuzz-build fuzz-smoke valgrind
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_DIR := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN) \
+               -Wno-implicit-fallthrough # clang ignores /* fallthrough */ comments (src/util.c)
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/src/%.o,$(LIB_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+# Each harness: max input length, and libFuzzer options.
+FUZZ_OPTS := -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+$(FUZZ_DIR)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+
+-include $(FUZZ_LIB_OBJS:.o=.d)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Runs the harnesses one after the other, FUZZ_SECONDS each.
+fuzz: fuzz-build
+	@set -e; for h in $(FUZZ_BINS); do \
+	    name=$$(basename $$h); mkdir -p $(FUZZ_DIR)/corpus-$$name; \
+	    echo "== $$name for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/$$name.log)"; \
+	    rc=0; $$h $(FUZZ_OPTS) -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$name- $(FUZZ_DIR)/corpus-$$name tests/fuzz/corpus \
+	        </dev/null >$(FUZZ_DIR)/$$name.log 2>&1 || rc=$$?; \
+	    grep -E '^#[0-9]+ +DONE|^stat::|SUMMARY|^fuzz_|Test unit written' $(FUZZ_DIR)/$$name.log || true; \
+	    if [ $$rc -ne 0 ]; then tail -n 60 $(FUZZ_DIR)/$$name.log; exit $$rc; fi; \
+	done
+
+# The short run for `make check`: every harness at once for FUZZ_SMOKE_SECONDS.
+fuzz-smoke: fuzz-build
+	@pids=""; for h in $(FUZZ_BINS); do \
+	    name=$$(basename $$h); mkdir -p $(FUZZ_DIR)/corpus-$$name; \
+	    timeout -k 10 $$(( $(FUZZ_SMOKE_SECONDS) + 60 )) $$h $(FUZZ_OPTS) \
+	        -max_total_time=$(FUZZ_SMOKE_SECONDS) -artifact_prefix=$(FUZZ_DIR)/crash-$$name- \
+	        $(FUZZ_DIR)/corpus-$$name tests/fuzz/corpus </dev/null >$(FUZZ_DIR)/$$name.log 2>&1 & \
+	    pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; \
+	for h in $(FUZZ_BINS); do name=$$(basename $$h); \
+	    echo "$$name: $$(grep -E 'stat::number_of_executed_units' $(FUZZ_DIR)/$$name.log)"; done; \
+	if [ $$rc -ne 0 ]; then tail -n 40 $(FUZZ_DIR)/*.log; echo "fuzz-smoke: FAILED"; fi; exit $$rc

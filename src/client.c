@@ -90,6 +90,7 @@ void client_free(struct client *c)
     evbuffer_free(c->out); /* releases shared frames still queued */
     resp_parser_free(&c->parser);
     free(c->stash);
+    free(c->user_name);
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
@@ -130,9 +131,10 @@ static void client_check_output_limits(struct client *c, size_t len)
         c->soft_limit_since_ms = 0;
     }
     if (drop) {
-        log_warning("Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of output "
-                    "buffer limits (omem=%zu)",
-                    (unsigned long long)c->id, c->addr, len);
+        log_ratelimited(LOG_LEVEL_WARNING,
+                        "Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of "
+                        "output buffer limits (omem=%zu)",
+                        (unsigned long long)c->id, c->addr, len);
         server.stats.output_limit_disconnections++;
         client_close_async(c, NULL);
     }
@@ -264,14 +266,15 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
         } else if (st == RESP_ERROR) {
             server.stats.protocol_errors++;
             reply_error(c->out, resp_parser_error(&c->parser));
-            log_verbose("Protocol error (%s) from client id=%llu addr=%s",
-                        resp_parser_error(&c->parser), (unsigned long long)c->id, c->addr);
+            log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
+                            resp_parser_error(&c->parser), (unsigned long long)c->id, c->addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
         } else if ((long long)resp_parser_pending(&c->parser) >
                    server.cfg.client_query_buffer_limit) {
-            log_warning("Closing client that reached max query buffer length: id=%llu addr=%s "
-                        "qbuf=%zu",
-                        (unsigned long long)c->id, c->addr, resp_parser_pending(&c->parser));
+            log_ratelimited(LOG_LEVEL_WARNING,
+                            "Closing client that reached max query buffer length: id=%llu "
+                            "addr=%s qbuf=%zu",
+                            (unsigned long long)c->id, c->addr, resp_parser_pending(&c->parser));
             server.stats.query_limit_disconnections++;
             client_close_async(c, NULL);
         }
@@ -309,6 +312,23 @@ int client_auth_required(const struct client *c)
     return server.cfg.requirepass != NULL && !(c->flags & CLIENT_F_AUTHENTICATED);
 }
 
+/* What libevent spends per output buffer and per chain of it, for tot-mem (not exported). */
+#define CLIENT_EVBUFFER_OVERHEAD 128
+#define CLIENT_CHAIN_OVERHEAD 64
+
+/* A fair estimate of the bytes one client holds: itself, its events and output buffer, the
+ * parser's buffers, stashed input, subscription maps and its strings. */
+static size_t client_memory(const struct client *c, size_t omem, size_t oll)
+{
+    size_t n = sizeof(*c) + 2 * event_get_struct_event_size() + CLIENT_EVBUFFER_OVERHEAD + omem +
+               oll * CLIENT_CHAIN_OVERHEAD + resp_parser_memory(&c->parser) + c->stash_len +
+               pubsub_client_memory(c);
+    const char *strs[] = {c->name, c->lib_name, c->lib_ver};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    return n;
+}
+
 void client_describe(const struct client *c, struct evbuffer *out)
 {
     char flags[8], *f = flags;
@@ -323,20 +343,31 @@ void client_describe(const struct client *c, struct evbuffer *out)
     if (f == flags)
         *f++ = 'N';
     *f = '\0';
+    /* omem is every queued output byte (libevent has no fixed reply buffer, so obl, rbs and
+     * rbp are 0); oll is the number of chains holding them. */
     size_t omem = evbuffer_get_length(c->out);
+    size_t oll = omem ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
     size_t qbuf = resp_parser_pending(&c->parser);
+    size_t pmem = resp_parser_memory(&c->parser);
+    size_t argv_mem = 0;
+    for (int i = 0; c->argv && i < c->argc; i++)
+        argv_mem += c->argvlen[i] + 1;
+    int reading =
+        !(c->flags & (CLIENT_F_READ_PAUSED | CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP));
     evbuffer_add_printf(
         out,
         "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
-        "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 "
-        "obl=0 oll=0 omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 resp=%d "
+        "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 rbs=0 "
+        "rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s redir=-1 resp=%d "
         "lib-name=%s lib-ver=%s",
         (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
         (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
         client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
-        client_sub_count(c, PUBSUB_SHARD), qbuf, omem, sizeof(*c) + qbuf + omem,
-        (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd, c->resp,
-        c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+        client_sub_count(c, PUBSUB_SHARD), qbuf, pmem > qbuf ? pmem - qbuf : 0, argv_mem, oll, omem,
+        client_memory(c, omem, oll), reading ? "r" : "",
+        (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd,
+        c->user_name ? c->user_name : "default", c->resp, c->lib_name ? c->lib_name : "",
+        c->lib_ver ? c->lib_ver : "");
 }
 
 void client_cron(struct client *c)

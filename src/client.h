@@ -11,6 +11,7 @@
 #include "resp.h"
 
 struct command;
+struct config_user;
 struct dict;
 struct msg;
 
@@ -52,6 +53,8 @@ struct client {
 
     struct dict *subs[3]; /* enum pubsub_kind -> (name -> struct subscription); lazy */
 
+    const struct config_user *user; /* NULL = the default user */
+    char *user_name;                /* NULL = default; survives reloads that move users */
     char *name;
     char *lib_name;
     char *lib_ver;

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "client.h"
+#include "config.h"
 #include "command.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -51,6 +53,9 @@ void cmd_reset(struct client *c)
     c->flags &= ~(CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_REPLY_SKIP_NEXT);
     if (server.cfg.requirepass)
         c->flags &= ~CLIENT_F_AUTHENTICATED;
+    c->user = NULL;
+    free(c->user_name);
+    c->user_name = NULL;
     free(c->name);
     c->name = NULL;
     c->reply = c->out;
@@ -77,27 +82,20 @@ void cmd_select(struct client *c)
     reply_simple(c->reply, "OK");
 }
 
-/* Compares a password with the configured one in time independent of where they differ. */
-static int password_equal(const char *given, size_t len, const char *want)
+/* Authenticates c as user (NULL = default). Returns 1 on success, 0 after WRONGPASS. */
+static int client_login(struct client *c, const char *user, size_t ulen, const char *pass,
+                        size_t plen)
 {
-    size_t wlen = strlen(want);
-    unsigned char diff = (unsigned char)(len != wlen);
-    for (size_t i = 0; i < len; i++)
-        diff |= (unsigned char)(given[i] ^ want[i % (wlen ? wlen : 1)]);
-    return diff == 0;
-}
-
-/* Checks user and password against the default user. Returns 1 when they are good.
- * Without requirepass the default user takes any password, as in Redis. */
-static int auth_check(const char *user, size_t ulen, const char *pass, size_t plen)
-{
-    if (user && !util_strcaseeq("default", user, ulen))
+    const struct config_user *u;
+    if (acl_authenticate(&server.cfg, user, ulen, pass, plen, &u) != ACL_AUTH_OK) {
+        reply_error(c->reply, WRONGPASS);
         return 0;
-    if (user && strncmp(user, "default", ulen) != 0)
-        return 0;
-    if (server.cfg.requirepass == NULL)
-        return 1;
-    return password_equal(pass, plen, server.cfg.requirepass);
+    }
+    c->user = u;
+    free(c->user_name);
+    c->user_name = u ? xstrdup(u->name) : NULL;
+    c->flags |= CLIENT_F_AUTHENTICATED;
+    return 1;
 }
 
 void cmd_auth(struct client *c)
@@ -111,14 +109,10 @@ void cmd_auth(struct client *c)
                               "default user. Are you sure your configuration is correct?");
         return;
     }
-    int ok = c->argc == 2 ? auth_check(NULL, 0, c->argv[1], c->argvlen[1])
-                          : auth_check(c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
-    if (!ok) {
-        reply_error(c->reply, WRONGPASS);
-        return;
-    }
-    c->flags |= CLIENT_F_AUTHENTICATED;
-    reply_simple(c->reply, "OK");
+    int ok = c->argc == 2 ? client_login(c, NULL, 0, c->argv[1], c->argvlen[1])
+                          : client_login(c, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+    if (ok)
+        reply_simple(c->reply, "OK");
 }
 
 /* Checks a name for CLIENT SETNAME / SETINFO: printable ASCII without spaces. */
@@ -171,13 +165,8 @@ void cmd_hello(struct client *c)
             return;
         }
     }
-    if (user) {
-        if (!auth_check(user, ulen, pass, plen)) {
-            reply_error(c->reply, WRONGPASS);
-            return;
-        }
-        c->flags |= CLIENT_F_AUTHENTICATED;
-    }
+    if (user && !client_login(c, user, ulen, pass, plen))
+        return;
     if (client_auth_required(c)) {
         reply_error(c->reply, "-NOAUTH HELLO must be called with the client already "
                               "authenticated, otherwise the HELLO AUTH <user> <pass> option can "
@@ -351,7 +340,7 @@ void cmd_client_kill(struct client *c)
         return;
     }
     long long id = 0;
-    const char *addr = NULL, *laddr = NULL, *type = NULL;
+    const char *addr = NULL, *laddr = NULL, *type = NULL, *user = NULL;
     int skipme = 1;
     if (c->argc % 2 != 0) {
         reply_error(c->reply, SYNTAX_ERR);
@@ -384,10 +373,11 @@ void cmd_client_kill(struct client *c)
                 return;
             }
         } else if (strcasecmp(k, "user") == 0) {
-            if (strcmp(v, "default") != 0) {
+            if (strcmp(v, "default") != 0 && acl_find_user(&server.cfg, v) == NULL) {
                 reply_errorf(c->reply, "No such user '%s'", v);
                 return;
             }
+            user = v;
         } else {
             reply_error(c->reply, SYNTAX_ERR);
             return;
@@ -400,6 +390,7 @@ void cmd_client_kill(struct client *c)
             continue;
         if ((id && o->id != (uint64_t)id) || (addr && strcmp(o->addr, addr) != 0) ||
             (laddr && strcmp(o->laddr, laddr) != 0) || (type && client_is_type(o, type) != 1) ||
+            (user && strcmp(o->user_name ? o->user_name : "default", user) != 0) ||
             (skipme && o == c))
             continue;
         kill_client(c, o);

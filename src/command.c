@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "client.h"
 #include "reply.h"
 #include "server.h"
@@ -125,11 +126,11 @@ static struct command command_table[] = {
      "section:string:optional,multiple"},
     {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast sentinel", "@fast @connection", "connection",
      "1.0.0", "Returns the server's liveliness response.", "O(1)", "message:string:optional"},
-    {"psubscribe", cmd_psubscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+    {"psubscribe", cmd_psubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_PATTERNS, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "2.0.0", "Listens for messages published to channels that match one or more patterns.",
      "O(N) where N is the number of patterns the client is already subscribed to.",
      "pattern:pattern:multiple"},
-    {"publish", cmd_publish, 3, 0, "pubsub loading stale fast", "@pubsub @fast", "pubsub", "2.0.0",
+    {"publish", cmd_publish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast", "pubsub", "2.0.0",
      "Posts a message to a channel.",
      "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the "
      "number of patterns that can match it.",
@@ -147,15 +148,15 @@ static struct command command_table[] = {
      "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
     {"select", cmd_select, 2, 0, "loading stale fast", "@keyspace @fast", "connection", "1.0.0",
      "Changes the selected database (pub/sub is database independent).", "O(1)", "index:integer"},
-    {"spublish", cmd_spublish, 3, 0, "pubsub loading stale fast", "@pubsub @fast", "pubsub",
+    {"spublish", cmd_spublish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast", "pubsub",
      "7.0.0", "Post a message to a shard channel",
      "O(N) where N is the number of clients subscribed to the receiving shard channel.",
      "shardchannel:string message:string"},
-    {"ssubscribe", cmd_ssubscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+    {"ssubscribe", cmd_ssubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_CHANNELS, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "7.0.0", "Listens for messages published to shard channels.",
      "O(N) where N is the number of shard channels to subscribe to.",
      "shardchannel:string:multiple"},
-    {"subscribe", cmd_subscribe, -2, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
+    {"subscribe", cmd_subscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_CHANNELS, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "2.0.0", "Listens for messages published to channels.",
      "O(N) where N is the number of channels to subscribe to.", "channel:string:multiple"},
     {"sunsubscribe", cmd_sunsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
@@ -263,6 +264,20 @@ static const struct command *dispatch_lookup(struct client *c)
     return cmd;
 }
 
+/* Checks the channels or patterns a command names against the client's user. */
+static int dispatch_acl_allows(const struct client *c, const struct command *cmd)
+{
+    int last = (cmd->flags & CMD_F_ACL_CHANNEL) ? 1 : c->argc - 1;
+    int pattern = (cmd->flags & CMD_F_ACL_PATTERNS) != 0;
+
+    if (!(cmd->flags & (CMD_F_ACL_CHANNEL | CMD_F_ACL_CHANNELS | CMD_F_ACL_PATTERNS)))
+        return 1;
+    for (int i = 1; i <= last; i++)
+        if (!acl_channel_allowed(c->user, c->argv[i], c->argvlen[i], pattern))
+            return 0;
+    return 1;
+}
+
 void command_dispatch(struct client *c)
 {
     const struct command *cmd;
@@ -280,6 +295,9 @@ void command_dispatch(struct client *c)
         /* error already sent */
     } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
         reply_error(c->reply, "-NOAUTH Authentication required.");
+    } else if (c->user && !dispatch_acl_allows(c, cmd)) {
+        reply_error(c->reply, "-NOPERM this user has no permissions to access one of the "
+                              "channels used as arguments");
     } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {
         reply_errorf(c->reply,
                      "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "

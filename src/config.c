@@ -20,6 +20,7 @@
 #include <sys/un.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define CONFIG_MB (1024LL * 1024)
@@ -48,6 +49,8 @@ static config_setter_fn config_set_level;
 static config_setter_fn config_set_bind;
 static config_setter_fn config_set_output_limit;
 static config_setter_fn config_set_direction;
+static config_setter_fn config_set_listen;
+static config_setter_fn config_set_bool;
 
 #define CONFIG_FIELD(f) offsetof(struct config, f)
 
@@ -92,6 +95,8 @@ static const struct config_def config_table[] = {
                LLONG_MAX, "subscriber output limits: hard soft seconds; 0 disables a limit"),
     CONFIG_KEY("security", "requirepass", "", 1, config_set_string, CONFIG_FIELD(requirepass), 0,
                INT_MAX, "password clients must AUTH with; empty for none"),
+    CONFIG_KEY("security", "protected_mode", "yes", 1, config_set_bool, CONFIG_FIELD(protected_mode),
+               0, 1, "without requirepass, refuse clients that do not connect over loopback"),
     CONFIG_KEY("upstream", "host", "", 0, config_set_string, CONFIG_FIELD(upstream_host), 0, 255,
                "upstream Redis host name or address; empty (and no unixsocket) = no bridge"),
     CONFIG_KEY("upstream", "port", "6379", 0, config_set_int, CONFIG_FIELD(upstream_port), 1, 65535,
@@ -120,11 +125,32 @@ static const struct config_def config_table[] = {
         "upstream", "queue_limit", "10000", 0, config_set_int, CONFIG_FIELD(upstream_queue_limit),
         1, 100000000,
         "publishes buffered for forwarding while the link is down or busy; more are dropped"),
+    CONFIG_KEY("metrics", "listen", "", 0, config_set_listen, CONFIG_FIELD(metrics_listen), 0, 0,
+               "IP:PORT or [IPv6]:PORT of the Prometheus endpoint (/metrics); empty = off"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
 
-static const char *const config_sections[] = {"server", "log", "limits", "security", "upstream"};
+static const char *const config_sections[] = {"server",   "log",      "limits",
+                                              "security", "upstream", "metrics"};
+
+/* Keys of a [user.NAME] section; the user table is this one plus the section name. */
+typedef int config_user_setter_fn(struct config_user *u, const char *value, char *err,
+                                  size_t errlen);
+static config_user_setter_fn config_user_set_password;
+static config_user_setter_fn config_user_set_enabled;
+static config_user_setter_fn config_user_set_channels;
+
+static const struct {
+    const char *name;
+    config_user_setter_fn *set;
+} config_user_keys[] = {
+    {"password", config_user_set_password}, /* "sha256:<64 hex digits>" or the password */
+    {"enabled", config_user_set_enabled},   /* yes or no; default yes */
+    {"channels", config_user_set_channels}, /* globs; default none; "*" = every channel */
+};
+
+#define CONFIG_USER_PREFIX "user."
 
 /* State of one config_load run, shared by the line reader and the inih handler. */
 struct config_load {
@@ -140,6 +166,20 @@ struct config_load {
     int in_bad_header;        /* after a malformed [section] line, already reported */
     int set_on[CONFIG_NKEYS]; /* line each key was set on, 0 if not yet */
 };
+
+/* Returns 1 for yes/on/true/1, 0 for no/off/false/0, -1 otherwise. */
+static int config_parse_bool(const char *value)
+{
+    static const char *const yes[] = {"yes", "on", "true", "1"}, *const no[] = {"no", "off",
+                                                                                   "false", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(value, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(value, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
 
 /* Returns a pointer to the int field a generic setter writes. */
 static int *config_int_field(struct config *cfg, const struct config_def *def)
@@ -287,6 +327,37 @@ static int config_set_direction(struct config *cfg, const struct config_def *def
     return -1;
 }
 
+/* Parses yes/no (also on/off, true/false, 1/0) into an int field. */
+static int config_set_bool(struct config *cfg, const struct config_def *def, const char *value,
+                           char *err, size_t errlen)
+{
+    int v = config_parse_bool(value);
+    if (v < 0) {
+        snprintf(err, errlen, "must be yes or no, got '%s'", value);
+        return -1;
+    }
+    *config_int_field(cfg, def) = v;
+    return 0;
+}
+
+/* Sets an HTTP listen address ("IP:PORT", "[IPv6]:PORT"); empty stores NULL (off). */
+static int config_set_listen(struct config *cfg, const struct config_def *def, const char *value,
+                             char *err, size_t errlen)
+{
+    char host[64];
+    int port;
+    char **field = config_str_field(cfg, def);
+
+    if (value[0] != '\0' && metrics_parse_listen(value, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "must be IP:PORT or [IPv6]:PORT with a port 1 to 65535, got '%s'",
+                 value);
+        return -1;
+    }
+    free(*field);
+    *field = value[0] != '\0' ? xstrdup(value) : NULL;
+    return 0;
+}
+
 /* Checks one bind token: an IPv4 or IPv6 literal, optionally prefixed with '-'. */
 static int config_bind_valid(const char *token)
 {
@@ -390,9 +461,24 @@ static int config_find(const char *section, const char *name)
     return -1;
 }
 
+/* Whether a user name is acceptable: printable, no spaces, not "default" (the default user
+ * is configured with [security] requirepass). */
+static int config_user_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > 64 || util_strcaseeq("default", name, len))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (name[i] < '!' || name[i] > '~' || name[i] == '[' || name[i] == ']')
+            return 0;
+    return 1;
+}
+
 /* Tells whether a section name (length-counted, as cut from a line) is one we know. */
 static int config_section_known(const char *name, size_t len)
 {
+    size_t plen = strlen(CONFIG_USER_PREFIX);
+    if (len > plen && strncasecmp(name, CONFIG_USER_PREFIX, plen) == 0)
+        return config_user_name_valid(name + plen, len - plen);
     for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
         if (util_strcaseeq(config_sections[i], name, len))
             return 1;
@@ -426,6 +512,15 @@ void config_free(struct config *cfg)
     free(cfg->upstream_user);
     free(cfg->upstream_password);
     free(cfg->upstream_channels);
+    free(cfg->metrics_listen);
+    for (int i = 0; i < cfg->nusers; i++) {
+        struct config_user *u = &cfg->users[i];
+        free(u->name);
+        for (int j = 0; j < u->nchannels; j++)
+            free(u->channels[j]);
+        free(u->channels);
+    }
+    free(cfg->users);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -496,7 +591,10 @@ static int config_check_line(struct config_load *ld, const char *s, size_t len)
         }
         ld->in_bad_header = 0;
         if (!config_section_known(s + 1, (size_t)(end - s - 1)))
-            config_problem(ld, ld->lineno, "unknown section [%.*s]", (int)(end - s - 1), s + 1);
+            config_problem(ld, ld->lineno, "unknown section [%.*s]%s", (int)(end - s - 1), s + 1,
+                           util_strcaseeq("user.default", s + 1, (size_t)(end - s - 1))
+                               ? " (the default user's password is [security] requirepass)"
+                               : "");
         return 0;
     }
     /* inih splits at the first '=' or ':'; " ;" starts an inline comment before that. */
@@ -574,6 +672,113 @@ static int config_unquote(const char *value, const char **out, char **owned)
     return 0;
 }
 
+/* Finds the user of a [user.NAME] section, creating it (enabled, no channels) on first use. */
+static struct config_user *config_user_get(struct config *cfg, const char *name, int line)
+{
+    for (int i = 0; i < cfg->nusers; i++)
+        if (strcmp(cfg->users[i].name, name) == 0)
+            return &cfg->users[i];
+    cfg->users = xrealloc(cfg->users, sizeof(*cfg->users) * (size_t)(cfg->nusers + 1));
+    struct config_user *u = &cfg->users[cfg->nusers++];
+    memset(u, 0, sizeof(*u));
+    u->name = xstrdup(name);
+    u->enabled = 1;
+    u->line = line;
+    return u;
+}
+
+/* Stores the SHA-256 of a password, or decodes one given as "sha256:<64 hex digits>". */
+static int config_user_set_password(struct config_user *u, const char *value, char *err,
+                                    size_t errlen)
+{
+    if (strncasecmp(value, "sha256:", 7) != 0) {
+        if (value[0] == '\0') {
+            snprintf(err, errlen, "must not be empty");
+            return -1;
+        }
+        util_sha256(value, strlen(value), u->password_sha256);
+        return 0;
+    }
+    const char *hex = value + 7;
+    if (strlen(hex) != 64) {
+        snprintf(err, errlen, "sha256: needs 64 hex digits, got %zu characters", strlen(hex));
+        return -1;
+    }
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            snprintf(err, errlen, "sha256: '%s' is not hexadecimal", hex);
+            return -1;
+        }
+        u->password_sha256[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* yes or no. */
+static int config_user_set_enabled(struct config_user *u, const char *value, char *err,
+                                   size_t errlen)
+{
+    int v = config_parse_bool(value);
+    if (v < 0) {
+        snprintf(err, errlen, "must be yes or no, got '%s'", value);
+        return -1;
+    }
+    u->enabled = v;
+    return 0;
+}
+
+/* A space-separated list of channel globs. */
+static int config_user_set_channels(struct config_user *u, const char *value, char *err,
+                                    size_t errlen)
+{
+    char *copy = xstrdup(value), *save = NULL;
+    for (int j = 0; j < u->nchannels; j++)
+        free(u->channels[j]);
+    u->nchannels = 0;
+    for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        u->channels = xrealloc(u->channels, sizeof(*u->channels) * (size_t)(u->nchannels + 1));
+        u->channels[u->nchannels++] = xstrdup(tok);
+    }
+    free(copy);
+    return 0;
+}
+
+/* Handles one key of a [user.NAME] section. */
+static int config_user_handler(struct config_load *ld, const char *user, const char *name,
+                               const char *value)
+{
+    char err[256];
+    const char *v;
+    char *owned;
+    size_t k, nkeys = sizeof(config_user_keys) / sizeof(config_user_keys[0]);
+
+    for (k = 0; k < nkeys; k++)
+        if (strcasecmp(name, config_user_keys[k].name) == 0)
+            break;
+    if (k == nkeys) {
+        config_problem(ld, ld->lineno, "unknown key '%s' in section [user.%s]", name, user);
+        return 1;
+    }
+    struct config_user *u = config_user_get(ld->cfg, user, ld->lineno);
+    if (u->set_on[k] != 0) {
+        config_problem(ld, ld->lineno, "[user.%s] %s: duplicate key (first set on line %d)", user,
+                       config_user_keys[k].name, u->set_on[k]);
+        return 1;
+    }
+    u->set_on[k] = ld->lineno;
+    if (config_unquote(value, &v, &owned) < 0) {
+        config_problem(ld, ld->lineno, "[user.%s] %s: opening '\"' is not closed", user,
+                       config_user_keys[k].name);
+        return 1;
+    }
+    if (config_user_keys[k].set(u, v, err, sizeof(err)) < 0)
+        config_problem(ld, ld->lineno, "[user.%s] %s: %s", user, config_user_keys[k].name, err);
+    free(owned);
+    return 1;
+}
+
 /* inih's callback for each "key = value": finds the key, rejects repeats, applies the value. */
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -591,6 +796,8 @@ static int config_handler(void *user, const char *section, const char *name, con
     }
     if (!config_section_known(section, strlen(section)))
         return 1; /* reported once, at the section header */
+    if (strncasecmp(section, CONFIG_USER_PREFIX, strlen(CONFIG_USER_PREFIX)) == 0)
+        return config_user_handler(ld, section + strlen(CONFIG_USER_PREFIX), name, value);
     i = config_find(section, name);
     if (i < 0) {
         config_problem(ld, ld->lineno, "unknown key '%s' in section [%s]", name, section);
@@ -671,6 +878,10 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
         config_problem(&ld, rc, "syntax error");
     else if (rc < 0)
         config_problem(&ld, 0, "cannot parse (inih error %d)", rc);
+    for (int i = 0; i < cfg->nusers; i++)
+        if (cfg->users[i].set_on[0] == 0)
+            config_problem(&ld, cfg->users[i].line, "[user.%s]: no password set",
+                           cfg->users[i].name);
     free(buf);
     return ld.problems;
 }

@@ -8,6 +8,17 @@
 
 #define CONFIG_MAX_BIND 16
 
+/* A user from a [user.NAME] section (Redis ACL users, reduced to what a broker needs). */
+struct config_user {
+    char *name;
+    unsigned char password_sha256[32];
+    int enabled;
+    char **channels; /* globs a channel must match; "*" allows every channel and pattern */
+    int nchannels;
+    int line;      /* line of its first key in the file */
+    int set_on[3]; /* line each key was set on while loading, for duplicate detection */
+};
+
 struct config {
     /* [server] */
     char *bind[CONFIG_MAX_BIND]; /* addresses; a leading '-' means "skip if unavailable" */
@@ -31,6 +42,9 @@ struct config {
     int pubsub_soft_seconds;
     /* [security] */
     char *requirepass; /* NULL when unset */
+    int protected_mode; /* without requirepass, refuse clients that are not on loopback */
+    struct config_user *users;
+    int nusers;
     /* [upstream] */
     char *upstream_host; /* NULL = no bridge (unless upstream_unixsocket is set) */
     int upstream_port;
@@ -43,6 +57,8 @@ struct config {
     char *upstream_channels;  /* space-separated globs of bridged names */
     int upstream_direction;   /* enum config_direction */
     int upstream_queue_limit; /* forwards buffered while the link is down or busy */
+    /* [metrics] */
+    char *metrics_listen; /* "IP:PORT" or "[IPv6]:PORT" of the HTTP endpoint; NULL = off */
 };
 
 /* Which way the bridge carries messages. */

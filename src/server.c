@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "client.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pubsub.h"
 #include "util.h"
@@ -107,11 +109,18 @@ static void server_pause_accept(void)
     evtimer_add(server.resume_ev, &tv);
 }
 
-/* Refuses a connection over maxclients with Redis's error text. */
-static void server_reject(int fd)
+/* Protected mode's refusal; "-DENIED" is what clients look for, the rest explains. */
+#define SERVER_DENIED_TEXT                                                                         \
+    "-DENIED evbrokerd is running in protected mode because protected mode is enabled and no "     \
+    "password is set for the default user. In this mode connections are only accepted from the "   \
+    "loopback interface. If you want to connect from external computers, either set a password "  \
+    "([security] requirepass) or, if the broker is not reachable from the internet, set "          \
+    "[security] protected_mode = no in the configuration file and reload it (SIGHUP).\r\n"
+
+/* Refuses a connection with an error line (maxclients, protected mode). */
+static void server_reject(int fd, const char *err)
 {
-    static const char err[] = "-ERR max number of clients reached\r\n";
-    ssize_t ignored = write(fd, err, sizeof(err) - 1);
+    ssize_t ignored = write(fd, err, strlen(err));
     (void)ignored;
     close(fd);
     server.stats.rejected_connections++;
@@ -132,12 +141,17 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 server_pause_accept();
             else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                      errno != ECONNABORTED)
-                log_warning("accept: %s", strerror(errno));
+                log_ratelimited(LOG_LEVEL_WARNING, "accept: %s", strerror(errno));
             return;
         }
         server.stats.connections_received++;
         if (server.nclients >= server.cfg.maxclients) {
-            server_reject(fd);
+            server_reject(fd, "-ERR max number of clients reached\r\n");
+            continue;
+        }
+        if (!l->is_unix && server.cfg.protected_mode && server.cfg.requirepass == NULL &&
+            !util_sockaddr_is_loopback((struct sockaddr *)&ss)) {
+            server_reject(fd, SERVER_DENIED_TEXT);
             continue;
         }
         char addr[128], laddr[128];
@@ -329,6 +343,24 @@ static void take_string(char **dst, char **src)
     *src = NULL;
 }
 
+/* After a reload changed users or permissions: disconnects clients whose user is gone or
+ * disabled, or who hold a subscription they may no longer have. */
+static void server_recheck_clients(void)
+{
+    struct client *c;
+    TAILQ_FOREACH(c, &server.clients, all_link)
+    {
+        if (c->flags & CLIENT_F_CLOSE_ASAP)
+            continue;
+        if (acl_recheck_client(c, &server.cfg) < 0) {
+            log_notice("Disconnecting client id=%llu addr=%s user=%s: access revoked by reload",
+                       (unsigned long long)c->id, c->addr, c->user_name ? c->user_name : "default");
+            c->user = NULL; /* its old user is about to be freed */
+            client_close_async(c, NULL);
+        }
+    }
+}
+
 /* Swaps the reloadable keys in and logs the ones that need a restart. */
 static void server_apply_reload(struct config *fresh)
 {
@@ -355,6 +387,15 @@ static void server_apply_reload(struct config *fresh)
     cur->pubsub_soft_limit = fresh->pubsub_soft_limit;
     cur->pubsub_soft_seconds = fresh->pubsub_soft_seconds;
     take_string(&cur->requirepass, &fresh->requirepass);
+    cur->protected_mode = fresh->protected_mode;
+    /* Swap the users: clients are re-pointed at the new ones before the old are freed. */
+    struct config_user *users = cur->users;
+    int nusers = cur->nusers;
+    cur->users = fresh->users;
+    cur->nusers = fresh->nusers;
+    fresh->users = users;
+    fresh->nusers = nusers;
+    server_recheck_clients();
 }
 
 /* SIGHUP: re-read the file; apply the reloadable keys when it is entirely valid. */
@@ -453,6 +494,8 @@ int server_init(struct config *cfg, const char *config_path)
         return -1;
     }
     server.port = server.cfg.port;
+    if (metrics_start() < 0)
+        return -1;
     server_write_pidfile();
     return 0;
 }
@@ -492,6 +535,7 @@ void server_cleanup(void)
         event_free(server.flush_ev);
     if (server.cron_ev)
         event_free(server.cron_ev);
+    metrics_stop();
     if (server.base)
         event_base_free(server.base);
     server.base = NULL;

@@ -3,6 +3,8 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,4 +250,25 @@ long long util_ustime(void)
 long long util_mstime(void)
 {
     return util_ustime() / 1000;
+}
+
+void util_sha256(const void *p, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) != 1)
+        util_assert_fail("EVP_Digest(sha256)", __FILE__, __LINE__);
+}
+
+int util_sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        return ntohl(sin->sin_addr.s_addr) == INADDR_LOOPBACK;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        static const unsigned char mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+        return IN6_IS_ADDR_LOOPBACK(a) || memcmp(a->s6_addr, mapped, 16) == 0;
+    }
+    return sa->sa_family == AF_UNIX;
 }

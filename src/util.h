@@ -37,6 +37,14 @@ int util_strcaseeq(const char *name, const char *buf, size_t len);
 /* SipHash-1-2 of the buffer under a 16-byte key (the registries' keyed hash). */
 uint64_t util_siphash(const void *in, size_t len, const uint8_t key[16]);
 
+/* SHA-256 of a buffer (OpenSSL's libcrypto). */
+void util_sha256(const void *p, size_t len, unsigned char out[32]);
+
+/* Whether a peer counts as local for protected mode, as Redis judges it: exactly
+ * 127.0.0.1 or ::1 (also as ::ffff:127.0.0.1), or a unix socket. */
+struct sockaddr;
+int util_sockaddr_is_loopback(const struct sockaddr *sa);
+
 /* Fills buf with random bytes from the kernel (falls back to time and pid). */
 void util_random_bytes(void *buf, size_t len);
 

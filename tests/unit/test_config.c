@@ -149,7 +149,7 @@ END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 26);
+    ck_assert_uint_eq(config_key_count(), 28);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);
@@ -280,6 +280,15 @@ struct bad_file {
 };
 
 static const struct bad_file bad_files[] = {
+    {"[user.a]\npassword = x\ncolor = red\n", 3, "unknown key 'color' in section [user.a]"},
+    {"[user.a]\nchannels = x\n", 2, "[user.a]: no password set"},
+    {"[user.a]\npassword = x\npassword = y\n", 3,
+     "[user.a] password: duplicate key (first set on line 2)"},
+    {"[user.a]\npassword = sha256:abc\n", 2, "needs 64 hex digits"},
+    {"[user.a]\npassword = x\nenabled = maybe\n", 3, "[user.a] enabled: must be yes or no"},
+    {"[user.default]\npassword = x\n", 1, "(the default user's password is [security]"},
+    {"[user.]\n", 1, "unknown section [user.]"},
+    {"[security]\nprotected_mode = sometimes\n", 2, "must be yes or no, got 'sometimes'"},
     {"[server]\nport = 7000\nfoo = 1\n", 3, "unknown key 'foo' in section [server]"},
     {"[server]\nport = 7000\n\n[cluster]\nenabled = yes\n", 4, "unknown section [cluster]"},
     {"[server]\nport = abc\n", 2,
@@ -294,6 +303,12 @@ static const struct bad_file bad_files[] = {
     {"[server]\nbind = 127.0.0.1 10.0.0.256\n", 2,
      "[server] bind: '10.0.0.256' is not an IPv4 or IPv6 address"},
     {"[server]\nbind = localhost\n", 2, "'localhost' is not an IPv4 or IPv6 address"},
+    {"[metrics]\nlisten = localhost:9121\n", 2,
+     "[metrics] listen: must be IP:PORT or [IPv6]:PORT with a port 1 to 65535, got "
+     "'localhost:9121'"},
+    {"[metrics]\nlisten = ::1:9121\n", 2, "[metrics] listen: must be IP:PORT"},
+    {"[metrics]\nlisten = 127.0.0.1:0\n", 2, "[metrics] listen: must be IP:PORT"},
+    {"[metrics]\nlisten = [127.0.0.1]:9121\n", 2, "[metrics] listen: must be IP:PORT"},
     {"[server]\nbind = \"\"\n", 2, "[server] bind: must list at least one address"},
     {"[server]\nbind = 1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 "
      "1.1.1.10 1.1.1.11 1.1.1.12 1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17\n",
@@ -644,6 +659,37 @@ START_TEST(test_free_then_init_again)
 END_TEST
 
 /* Builds the suite. */
+START_TEST(test_users_load_with_hashed_and_plain_passwords)
+{
+    struct config cfg;
+    struct problems p;
+    unsigned char want[32];
+
+    ck_assert_int_eq(
+        load_text(&cfg,
+                  "[user.alice]\npassword = secret\nchannels = news.* chat\n"
+                  "[user.bob]\npassword = "
+                  "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n"
+                  "enabled = no\n",
+                  &p, NULL),
+        0);
+    ck_assert_int_eq(cfg.nusers, 2);
+    ck_assert_str_eq(cfg.users[0].name, "alice");
+    ck_assert_int_eq(cfg.users[0].enabled, 1);
+    ck_assert_int_eq(cfg.users[0].nchannels, 2);
+    ck_assert_str_eq(cfg.users[0].channels[1], "chat");
+    util_sha256("secret", 6, want);
+    ck_assert_mem_eq(cfg.users[0].password_sha256, want, 32);
+    /* The hex digest in the file is SHA-256("secret"): both forms store the same bytes. */
+    ck_assert_mem_eq(cfg.users[1].password_sha256, want, 32);
+    ck_assert_int_eq(cfg.users[1].enabled, 0);
+    ck_assert_int_eq(cfg.users[1].nchannels, 0);
+    ck_assert_int_eq(cfg.protected_mode, 1);
+    config_free(&cfg);
+    problems_free(&p);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -651,6 +697,7 @@ static Suite *config_suite(void)
     int nbad = (int)(sizeof(bad_files) / sizeof(bad_files[0]));
 
     tcase_add_test(tc, test_defaults_are_the_documented_values);
+    tcase_add_test(tc, test_users_load_with_hashed_and_plain_passwords);
     tcase_add_test(tc, test_key_table_is_complete_and_unique);
     tcase_add_test(tc, test_each_default_is_accepted_by_its_setter);
     tcase_add_test(tc, test_shipped_conf_loads_cleanly_and_equals_defaults);

@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "unit.h"
 #include "util.h"
@@ -284,6 +288,52 @@ START_TEST(xmemdup_copies_and_terminates)
 }
 END_TEST
 
+/* Builds a socket address from an IPv4 or IPv6 literal. */
+static struct sockaddr_storage addr_of(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+        ss.ss_family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+        ss.ss_family = AF_INET6;
+    else
+        ck_abort_msg("bad literal %s", ip);
+    return ss;
+}
+
+START_TEST(loopback_is_judged_like_redis_protected_mode)
+{
+    static const struct {
+        const char *ip;
+        int local;
+    } rows[] = {
+        {"127.0.0.1", 1}, {"::1", 1},         {"::ffff:127.0.0.1", 1}, {"127.0.0.2", 0},
+        {"10.0.0.1", 0},  {"0.0.0.0", 0},     {"::ffff:127.0.0.2", 0}, {"fe80::1", 0},
+        {"::", 0},        {"192.168.1.1", 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct sockaddr_storage ss = addr_of(rows[i].ip);
+        ck_assert_msg(util_sockaddr_is_loopback((struct sockaddr *)&ss) == rows[i].local, "%s",
+                      rows[i].ip);
+    }
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    ck_assert_int_eq(util_sockaddr_is_loopback((struct sockaddr *)&sun), 1);
+}
+END_TEST
+
+START_TEST(sha256_matches_a_known_digest)
+{
+    static const unsigned char want[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                           0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                           0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                           0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    unsigned char got[32];
+    util_sha256("abc", 3, got); /* FIPS 180-2's "abc" example */
+    ck_assert_mem_eq(got, want, 32);
+}
+END_TEST
+
 /* The suite: parsing, comparison, hashing. */
 static Suite *util_suite(void)
 {
@@ -301,6 +351,8 @@ static Suite *util_suite(void)
 
     tcase_add_test(hash, siphash_matches_sip12_reference_vectors);
     tcase_add_test(hash, siphash_is_stable_and_depends_on_key_and_every_byte);
+    tcase_add_test(hash, sha256_matches_a_known_digest);
+    tcase_add_test(parse, loopback_is_judged_like_redis_protected_mode);
     suite_add_tcase(s, hash);
     return s;
 }
