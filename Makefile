@@ -21,8 +21,12 @@ endif
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else
+# jemalloc, as Redis uses: fan-out allocates and frees many small output chunks, which
+# glibc keeps trimming and faulting back in. Not with ASan, which brings its own allocator.
+ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
 endif
-LIBS := $(shell pkg-config --libs $(PKGS)) -lm
+LIBS := $(shell pkg-config --libs $(PKGS)) $(ALLOC_LIBS) -lm
 TEST_LIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -93,6 +97,8 @@ test: unit integration
 check: setup
 	$(MAKE) WERROR=1 test
 	$(MAKE) WERROR=1 O=build-san SAN=1 OPT="-O1 -g" test
+	$(MAKE) WERROR=1 valgrind
+	$(MAKE) fuzz-smoke
 	@scripts/check-format.sh
 
 format:
@@ -172,3 +178,8 @@ fuzz-smoke: fuzz-build
 	for h in $(FUZZ_BINS); do name=$$(basename $$h); \
 	    echo "$$name: $$(grep -E 'stat::number_of_executed_units' $(FUZZ_DIR)/$$name.log)"; done; \
 	if [ $$rc -ne 0 ]; then tail -n 40 $(FUZZ_DIR)/*.log; echo "fuzz-smoke: FAILED"; fi; exit $$rc
+
+# Every unit suite under valgrind, in-process (CK_FORK=no) so leaks and errors are seen.
+VALGRIND ?= valgrind --leak-check=full --error-exitcode=1 -q
+valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; CK_FORK=no $(VALGRIND) $$t; done

@@ -47,8 +47,7 @@ enum acl_auth_result acl_authenticate(const struct config *cfg, const char *user
     return ACL_AUTH_OK;
 }
 
-int acl_channel_allowed(const struct config_user *u, const char *name, size_t len,
-                        int is_pattern)
+int acl_channel_allowed(const struct config_user *u, const char *name, size_t len, int is_pattern)
 {
     if (u == NULL)
         return 1;

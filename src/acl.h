@@ -21,8 +21,7 @@ enum acl_auth_result acl_authenticate(const struct config *cfg, const char *user
 
 /* Whether a user (NULL = default: everything) may use a channel; for a pattern subscription
  * the pattern must equal one of the user's globs, as in Redis, unless "*" allows all. */
-int acl_channel_allowed(const struct config_user *u, const char *name, size_t len,
-                        int is_pattern);
+int acl_channel_allowed(const struct config_user *u, const char *name, size_t len, int is_pattern);
 
 /* Finds a configured user by name, or NULL. */
 const struct config_user *acl_find_user(const struct config *cfg, const char *name);

@@ -30,6 +30,8 @@ static char client_readbuf[64 * 1024];
  * resume mark: a client that pipelines without reading cannot grow memory without bound. */
 #define CLIENT_PAUSE_OUTPUT (1024 * 1024)
 #define CLIENT_RESUME_OUTPUT (256 * 1024)
+/* A subscriber held for batching is written at once when this much is queued. */
+#define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Idle this long, a client gives its parser buffers back. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 
@@ -81,6 +83,8 @@ void client_free(struct client *c)
 {
     if (c->flags & CLIENT_F_PENDING_WRITE)
         TAILQ_REMOVE(&server.pending, c, pending_link);
+    if (c->flags & CLIENT_F_BATCHING)
+        TAILQ_REMOVE(&server.batching, c, batching_link);
     TAILQ_REMOVE(&server.clients, c, all_link);
     server.nclients--;
     pubsub_drop_client(c);
@@ -106,6 +110,10 @@ void client_schedule_write(struct client *c)
 {
     if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_CLOSE_ASAP))
         return;
+    if (c->flags & CLIENT_F_BATCHING) {
+        TAILQ_REMOVE(&server.batching, c, batching_link);
+        c->flags &= ~CLIENT_F_BATCHING;
+    }
     if (evbuffer_get_length(c->out) == 0 && !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
         return;
     c->flags |= CLIENT_F_PENDING_WRITE;
@@ -154,6 +162,16 @@ void client_deliver(struct client *c, struct msg *m)
         if (c->flags & CLIENT_F_CLOSE_ASAP)
             return;
     }
+    if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING) &&
+        !((c->flags & CLIENT_F_BATCHING) && len >= CLIENT_BATCH_MAX_BYTES))
+        return;
+    /* Under load, a subscriber written less than a batch window ago waits for the window to
+     * end, so many messages leave in one write; an idle one is written at once. */
+    if (server.cfg.output_batch_us > 0 && len < CLIENT_BATCH_MAX_BYTES &&
+        server.now_us - c->last_write_us < server.cfg.output_batch_us) {
+        server_batch_client(c);
+        return;
+    }
     client_schedule_write(c);
 }
 
@@ -175,6 +193,8 @@ void client_write(struct client *c)
             break;
         written += (size_t)n;
     }
+    if (written)
+        c->last_write_us = server.now_us;
     server.stats.net_output_bytes += (long long)written;
     if ((c->flags & CLIENT_F_READ_PAUSED) && evbuffer_get_length(c->out) < CLIENT_RESUME_OUTPUT)
         client_resume_reading(c);

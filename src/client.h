@@ -26,6 +26,7 @@ struct msg;
 #define CLIENT_F_REPLY_SKIP_NEXT (1u << 8)
 #define CLIENT_F_WRITE_WAIT (1u << 9)   /* write event armed: the socket is full */
 #define CLIENT_F_READ_PAUSED (1u << 10) /* too much output queued: reading waits for a drain */
+#define CLIENT_F_BATCHING (1u << 11)    /* on server.batching: output waits for the window */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -63,10 +64,12 @@ struct client {
     long long ctime_ms;
     long long last_ms;
     long long soft_limit_since_ms; /* 0 when under the soft output limit */
+    long long last_write_us;       /* when output was last written, for batching */
 
     TAILQ_ENTRY(client) all_link;
     TAILQ_ENTRY(client) pending_link;
     TAILQ_ENTRY(client) closing_link;
+    TAILQ_ENTRY(client) batching_link;
 };
 
 /* Takes ownership of a connected, non-blocking socket and starts reading from it.

@@ -6,6 +6,7 @@
 #include "bridge.h"
 #include "client.h"
 #include "command.h"
+#include "metrics.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
@@ -104,7 +105,9 @@ void cmd_sunsubscribe(struct client *c)
 static void publish_generic(struct client *c, enum pubsub_kind kind)
 {
     server.stats.publishes++;
+    long long t0 = metrics_now_ns();
     long long n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+    metrics_observe_fanout(metrics_now_ns() - t0);
     bridge_forward(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
     reply_integer(c->reply, n);
 }

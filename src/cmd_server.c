@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -12,6 +13,7 @@
 #include "bridge.h"
 #include "client.h"
 #include "command.h"
+#include "metrics.h"
 #include "msg.h"
 #include "pattern.h"
 #include "pubsub.h"
@@ -136,26 +138,13 @@ void cmd_command_help(struct client *c)
         reply_simple(c->reply, lines[i]);
 }
 
-/* Resident set size in bytes, from /proc (0 when unavailable). */
-static long long rss_bytes(void)
-{
-    long long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * sysconf(_SC_PAGESIZE);
-}
-
 /* Formats a byte count like Redis's *_human fields. */
 static void human_bytes(char *buf, size_t len, long long n)
 {
-    static const char units[] = "BKMGT";
+    static const char units[] = "BKMGTP";
     double d = (double)n;
     int u = 0;
-    while (d >= 1024 && u < 4) {
+    while (d >= 1024 && u < 5) {
         d /= 1024;
         u++;
     }
@@ -165,65 +154,114 @@ static void human_bytes(char *buf, size_t len, long long n)
         snprintf(buf, len, "%.2f%c", d, units[u]);
 }
 
+/* A random 40-hex-digit id for this process, made on first use (INFO run_id). */
+static const char *run_id(void)
+{
+    static char id[41];
+    if (id[0] == '\0') {
+        unsigned char raw[20];
+        util_random_bytes(raw, sizeof(raw));
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    }
+    return id;
+}
+
 /* Appends the "# Server" section. */
 static void info_server(struct evbuffer *b)
 {
     struct utsname un;
     struct timeval tv;
+    char exe[4096];
     long long up = (server.now_ms - server.start_ms) / 1000;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
     uname(&un);
     gettimeofday(&tv, NULL);
-    evbuffer_add_printf(b,
-                        "# Server\r\nredis_version:%s\r\nevbrokerd_version:%s\r\n"
-                        "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
-                        "multiplexing_api:%s\r\nlibevent_version:%s\r\nprocess_id:%d\r\n"
-                        "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
-                        "uptime_in_days:%lld\r\nconfig_file:%s\r\n",
-                        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release, un.machine,
-                        (int)(sizeof(long) * 8), event_base_get_method(server.base),
-                        event_get_version(), (int)getpid(), server.port,
-                        (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400,
-                        server.config_path ? server.config_path : "");
+    evbuffer_add_printf(
+        b,
+        "# Server\r\nredis_version:%s\r\nevbrokerd_version:%s\r\nredis_git_sha1:00000000\r\n"
+        "redis_git_dirty:0\r\nredis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
+        "monotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:%s\r\nlibevent_version:%s\r\n"
+        "gcc_version:%d.%d.%d\r\nprocess_id:%d\r\nprocess_supervised:%s\r\nrun_id:%s\r\n"
+        "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
+        "hz:10\r\nconfigured_hz:10\r\nexecutable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n",
+        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release, un.machine,
+        (int)(sizeof(long) * 8), event_base_get_method(server.base), event_get_version(),
+#ifdef __GNUC__
+        __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
+#else
+        0, 0, 0,
+#endif
+        (int)getpid(), getenv("NOTIFY_SOCKET") ? "systemd" : "no", run_id(), server.port,
+        (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400, exe,
+        server.config_path ? server.config_path : "");
 }
 
-/* Appends the "# Clients" section. */
+/* Appends the "# Clients" section; the "recent max" buffers are the largest right now. */
 static void info_clients(struct evbuffer *b)
 {
     long long pubsub_clients = 0;
+    size_t max_in = 0, max_out = 0;
     struct client *c;
     TAILQ_FOREACH(c, &server.clients, all_link)
-    pubsub_clients += (c->flags & CLIENT_F_PUBSUB) != 0;
-    evbuffer_add_printf(b,
-                        "# Clients\r\nconnected_clients:%lld\r\nmaxclients:%d\r\n"
-                        "pubsub_clients:%lld\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
-                        server.nclients, server.cfg.maxclients, pubsub_clients);
+    {
+        size_t in = resp_parser_pending(&c->parser), out = client_output_len(c);
+        pubsub_clients += (c->flags & CLIENT_F_PUBSUB) != 0;
+        max_in = in > max_in ? in : max_in;
+        max_out = out > max_out ? out : max_out;
+    }
+    evbuffer_add_printf(
+        b,
+        "# Clients\r\nconnected_clients:%lld\r\ncluster_connections:0\r\n"
+        "maxclients:%d\r\nclient_recent_max_input_buffer:%zu\r\n"
+        "client_recent_max_output_buffer:%zu\r\nblocked_clients:0\r\n"
+        "tracking_clients:0\r\nclients_in_timeout_table:0\r\npubsub_clients:%lld\r\n",
+        server.nclients, server.cfg.maxclients, max_in, max_out, pubsub_clients);
 }
 
-/* Appends the "# Memory" section. */
+/* Appends the "# Memory" section. used_memory is what malloc has handed out (mallinfo2). */
 static void info_memory(struct evbuffer *b)
 {
-    char human[32];
-    long long rss = rss_bytes();
-    human_bytes(human, sizeof(human), rss);
-    evbuffer_add_printf(b, "# Memory\r\nused_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n", rss,
-                        human);
+    char used_h[32], rss_h[32], peak_h[32], sys_h[32];
+    long long used = metrics_used_memory(), rss = metrics_rss_bytes();
+    long long peak = metrics_used_memory_peak();
+    long long sys = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    human_bytes(used_h, sizeof(used_h), used);
+    human_bytes(rss_h, sizeof(rss_h), rss);
+    human_bytes(peak_h, sizeof(peak_h), peak);
+    human_bytes(sys_h, sizeof(sys_h), sys);
+    evbuffer_add_printf(b,
+                        "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\n"
+                        "used_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n"
+                        "used_memory_peak:%lld\r\nused_memory_peak_human:%s\r\n"
+                        "total_system_memory:%lld\r\ntotal_system_memory_human:%s\r\n"
+                        "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
+                        "mem_fragmentation_ratio:%.2f\r\nmem_allocator:libc\r\n",
+                        used, used_h, rss, rss_h, peak, peak_h, sys, sys_h,
+                        used > 0 ? (double)rss / (double)used : 0.0);
 }
 
-/* Appends the "# Stats" section (Redis's field names). */
+/* Appends the "# Stats" section (Redis's field names, then evbrokerd's own counters). */
 static void info_stats(struct evbuffer *b)
 {
     const struct stats *s = &server.stats;
     evbuffer_add_printf(
         b,
         "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
-        "total_net_input_bytes:%lld\r\ntotal_net_output_bytes:%lld\r\nrejected_connections:%lld\r\n"
+        "instantaneous_ops_per_sec:%lld\r\ntotal_net_input_bytes:%lld\r\n"
+        "total_net_output_bytes:%lld\r\ninstantaneous_input_kbps:%.2f\r\n"
+        "instantaneous_output_kbps:%.2f\r\nrejected_connections:%lld\r\n"
         "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
-        "client_output_buffer_limit_disconnections:%lld\r\n"
-        "client_query_buffer_limit_disconnections:%lld\r\ntotal_protocol_errors:%lld\r\n",
-        s->connections_received, s->commands_processed, s->net_input_bytes, s->net_output_bytes,
-        s->rejected_connections, pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN),
-        pubsub_count(PUBSUB_SHARD), s->output_limit_disconnections, s->query_limit_disconnections,
-        s->protocol_errors);
+        "total_error_replies:%lld\r\nclient_output_buffer_limit_disconnections:%lld\r\n"
+        "client_query_buffer_limit_disconnections:%lld\r\ntotal_protocol_errors:%lld\r\n"
+        "pubsub_publishes:%lld\r\npubsub_deliveries:%lld\r\n",
+        s->connections_received, s->commands_processed, metrics_rate(METRICS_RATE_OPS),
+        s->net_input_bytes, s->net_output_bytes, (double)metrics_rate(METRICS_RATE_NET_IN) / 1024,
+        (double)metrics_rate(METRICS_RATE_NET_OUT) / 1024, s->rejected_connections,
+        pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN), pubsub_count(PUBSUB_SHARD),
+        reply_error_count(), s->output_limit_disconnections, s->query_limit_disconnections,
+        s->protocol_errors, s->publishes, s->deliveries);
 }
 
 /* Appends the "# Pubsub" section (evbrokerd's own). */

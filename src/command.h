@@ -9,9 +9,9 @@
 struct client;
 struct evbuffer;
 
-#define CMD_F_PUBSUB_OK (1u << 0) /* allowed in the RESP2 subscribed context */
-#define CMD_F_NO_AUTH (1u << 1)   /* allowed before authentication */
-#define CMD_F_ACL_CHANNEL (1u << 2) /* argv[1] is a channel the user must be allowed */
+#define CMD_F_PUBSUB_OK (1u << 0)    /* allowed in the RESP2 subscribed context */
+#define CMD_F_NO_AUTH (1u << 1)      /* allowed before authentication */
+#define CMD_F_ACL_CHANNEL (1u << 2)  /* argv[1] is a channel the user must be allowed */
 #define CMD_F_ACL_CHANNELS (1u << 3) /* argv[1..] are channels the user must be allowed */
 #define CMD_F_ACL_PATTERNS (1u << 4) /* argv[1..] are patterns the user must be allowed */
 

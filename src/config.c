@@ -81,6 +81,10 @@ static const struct config_def config_table[] = {
                INT_MAX, "TCP keepalive interval in seconds; 0 = off"),
     CONFIG_KEY("server", "pidfile", "", 0, config_set_string, CONFIG_FIELD(pidfile), 0,
                PATH_MAX - 1, "file to write the process id to; empty for none"),
+    CONFIG_KEY("server", "output_batch_us", "250", 1, config_set_int, CONFIG_FIELD(output_batch_us),
+               0, 100000,
+               "microseconds a busy subscriber's messages may wait to leave in one write; 0 = "
+               "write after every loop pass"),
     CONFIG_KEY("log", "level", "notice", 1, config_set_level, CONFIG_FIELD(log_level), 0, 0,
                "debug, verbose, notice or warning"),
     CONFIG_KEY("log", "target", "stderr", 1, config_set_string, CONFIG_FIELD(log_target), 1,
@@ -95,8 +99,9 @@ static const struct config_def config_table[] = {
                LLONG_MAX, "subscriber output limits: hard soft seconds; 0 disables a limit"),
     CONFIG_KEY("security", "requirepass", "", 1, config_set_string, CONFIG_FIELD(requirepass), 0,
                INT_MAX, "password clients must AUTH with; empty for none"),
-    CONFIG_KEY("security", "protected_mode", "yes", 1, config_set_bool, CONFIG_FIELD(protected_mode),
-               0, 1, "without requirepass, refuse clients that do not connect over loopback"),
+    CONFIG_KEY("security", "protected_mode", "yes", 1, config_set_bool,
+               CONFIG_FIELD(protected_mode), 0, 1,
+               "without requirepass, refuse clients that do not connect over loopback"),
     CONFIG_KEY("upstream", "host", "", 0, config_set_string, CONFIG_FIELD(upstream_host), 0, 255,
                "upstream Redis host name or address; empty (and no unixsocket) = no bridge"),
     CONFIG_KEY("upstream", "port", "6379", 0, config_set_int, CONFIG_FIELD(upstream_port), 1, 65535,
@@ -171,7 +176,7 @@ struct config_load {
 static int config_parse_bool(const char *value)
 {
     static const char *const yes[] = {"yes", "on", "true", "1"}, *const no[] = {"no", "off",
-                                                                                   "false", "0"};
+                                                                                "false", "0"};
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(value, yes[i]) == 0)
             return 1;

@@ -28,9 +28,10 @@ struct config {
     int unixsocketperm; /* octal permission bits, 0 = leave to umask */
     int tcp_backlog;
     int maxclients;
-    int timeout;       /* idle seconds before closing a non-subscriber; 0 = never */
-    int tcp_keepalive; /* seconds; 0 = off */
-    char *pidfile;     /* NULL when unset */
+    int timeout;         /* idle seconds before closing a non-subscriber; 0 = never */
+    int tcp_keepalive;   /* seconds; 0 = off */
+    char *pidfile;       /* NULL when unset */
+    int output_batch_us; /* subscriber output is written at most once per window under load */
     /* [log] */
     int log_level;    /* enum log_level */
     char *log_target; /* "stderr", "syslog" or a file path */
@@ -41,7 +42,7 @@ struct config {
     long long pubsub_soft_limit; /* bytes; 0 = no limit */
     int pubsub_soft_seconds;
     /* [security] */
-    char *requirepass; /* NULL when unset */
+    char *requirepass;  /* NULL when unset */
     int protected_mode; /* without requirepass, refuse clients that are not on loopback */
     struct config_user *users;
     int nusers;

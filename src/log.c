@@ -84,18 +84,11 @@ void log_close(void)
     log_to_syslog = 0;
 }
 
-void log_msg(int level, const char *fmt, ...)
+/* Writes one formatted line to the current target. */
+static void log_write(int level, const char *text)
 {
     static const char marks[] = ".-*#";
     static const int syslog_prio[] = {LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING};
-    char text[1024];
-    va_list ap;
-
-    if (level < log_min_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
 
     if (log_to_syslog) {
         syslog(syslog_prio[level], "%s", text);
@@ -110,4 +103,76 @@ void log_msg(int level, const char *fmt, ...)
     snprintf(when + n, sizeof(when) - n, ".%03d", (int)(tv.tv_usec / 1000));
     fprintf(log_file ? log_file : stderr, "%d:M %s %c %s\n", (int)getpid(), when, marks[level],
             text);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_write(level, text);
+}
+
+/* A window starts with the first line after the previous one ended (a zeroed struct has
+ * none yet); within it the first LOG_RATELIMIT_BURST lines pass. */
+int log_ratelimit_allow(struct log_ratelimit *rl, long long now_ms, long long *suppressed)
+{
+    if (rl->written == 0 || now_ms - rl->window_start_ms >= LOG_RATELIMIT_WINDOW_MS ||
+        now_ms < rl->window_start_ms) {
+        rl->window_start_ms = now_ms;
+        rl->written = 0;
+    }
+    if (rl->written >= LOG_RATELIMIT_BURST) {
+        rl->suppressed++;
+        return 0;
+    }
+    rl->written++;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return 1;
+}
+
+/* Rate-limit state per format string; a new key takes the slot idle the longest. */
+#define LOG_RATELIMIT_SLOTS 16
+static struct log_ratelimit log_rl_slots[LOG_RATELIMIT_SLOTS];
+
+/* Finds or claims the slot of a key. */
+static struct log_ratelimit *log_ratelimit_slot(const char *key)
+{
+    struct log_ratelimit *oldest = &log_rl_slots[0];
+
+    for (int i = 0; i < LOG_RATELIMIT_SLOTS; i++) {
+        struct log_ratelimit *rl = &log_rl_slots[i];
+        if (rl->key == key)
+            return rl;
+        if (rl->key == NULL || rl->window_start_ms < oldest->window_start_ms)
+            oldest = rl;
+    }
+    memset(oldest, 0, sizeof(*oldest));
+    oldest->key = key;
+    return oldest;
+}
+
+void log_ratelimited(int level, const char *fmt, ...)
+{
+    char text[1024];
+    long long suppressed;
+    va_list ap;
+
+    if (level < log_min_level)
+        return;
+    if (!log_ratelimit_allow(log_ratelimit_slot(fmt), util_mstime(), &suppressed))
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (suppressed > 0 && n >= 0 && (size_t)n < sizeof(text))
+        snprintf(text + n, sizeof(text) - (size_t)n, " (%lld similar lines suppressed)",
+                 suppressed);
+    log_write(level, text);
 }

@@ -18,6 +18,26 @@ void log_close(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Like log_msg for events a client can trigger in bulk (protocol errors, accept errors,
+ * output-limit disconnections). Lines are keyed by fmt (the string literal's address): at
+ * most LOG_RATELIMIT_BURST of them per LOG_RATELIMIT_WINDOW_MS are written; the rest are
+ * counted, and the count is added to the next line written for that fmt. */
+void log_ratelimited(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_RATELIMIT_BURST 10
+#define LOG_RATELIMIT_WINDOW_MS 10000
+
+/* The rate-limit decision for one key (zeroed to start), pure for tests: returns 1 when a
+ * line at now_ms may be written (then *suppressed is the count to report and is reset), 0 when
+ * it is counted. */
+struct log_ratelimit {
+    const char *key;
+    long long window_start_ms;
+    int written;          /* lines written in the current window */
+    long long suppressed; /* lines counted since the last written one */
+};
+int log_ratelimit_allow(struct log_ratelimit *rl, long long now_ms, long long *suppressed);
+
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_verbose(...) log_msg(LOG_LEVEL_VERBOSE, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)

@@ -36,6 +36,27 @@ static void usage(FILE *f)
     }
 }
 
+/* Logs the settings an operator checks first, in one line. */
+static void log_config_summary(const struct config *cfg)
+{
+    char bind[256] = "";
+    size_t n = 0;
+
+    for (int i = 0; i < cfg->nbind && n < sizeof(bind); i++)
+        n += (size_t)snprintf(bind + n, sizeof(bind) - n, "%s%s", i ? " " : "", cfg->bind[i]);
+    log_notice("Configuration: port=%d bind=\"%s\" unixsocket=%s maxclients=%d timeout=%d "
+               "pubsub_output_limit=%lld/%lld/%ds client_query_buffer_limit=%lld "
+               "proto_max_bulk_len=%lld requirepass=%s upstream=%s metrics=%s",
+               cfg->port, bind, cfg->unixsocket ? cfg->unixsocket : "none", cfg->maxclients,
+               cfg->timeout, cfg->pubsub_hard_limit, cfg->pubsub_soft_limit,
+               cfg->pubsub_soft_seconds, cfg->client_query_buffer_limit, cfg->proto_max_bulk_len,
+               cfg->requirepass ? "set" : "none",
+               cfg->upstream_host         ? cfg->upstream_host
+               : cfg->upstream_unixsocket ? cfg->upstream_unixsocket
+                                          : "none",
+               cfg->metrics_listen ? cfg->metrics_listen : "off");
+}
+
 /* config_load callback for startup: each problem on its own line on stderr. */
 static void report_problem(const char *problem, void *arg)
 {
@@ -117,6 +138,7 @@ int main(int argc, char **argv)
     command_init();
     log_notice("evbrokerd %s starting (pid %d, config %s)", EVB_VERSION, (int)getpid(),
                path ? path : "built-in defaults");
+    log_config_summary(&cfg);
     if (server_init(&cfg, path) < 0 || bridge_start() < 0) {
         bridge_stop();
         server_cleanup();

@@ -158,6 +158,15 @@ size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const 
     return n;
 }
 
+size_t pubsub_client_memory(const struct client *c)
+{
+    size_t n = 0;
+    for (int k = 0; k < 3; k++)
+        if (c->subs[k])
+            n += dict_memory(c->subs[k]) + dict_size(c->subs[k]) * sizeof(struct subscription);
+    return n;
+}
+
 void pubsub_drop_client(struct client *c)
 {
     for (int k = 0; k < 3; k++) {

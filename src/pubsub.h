@@ -23,6 +23,9 @@ int pubsub_unsubscribe(struct client *c, enum pubsub_kind kind, const char *name
 size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const char ***names,
                            size_t **lens);
 
+/* Bytes c's subscriptions cost: its maps and subscription records (CLIENT LIST tot-mem). */
+size_t pubsub_client_memory(const struct client *c);
+
 /* Removes every subscription of c (on close and RESET). */
 void pubsub_drop_client(struct client *c);
 

@@ -64,8 +64,17 @@ void reply_simple(struct evbuffer *out, const char *s)
     evbuffer_add(out, "\r\n", 2);
 }
 
+/* Every error reply passes through reply_error, so one counter sees them all. */
+static long long reply_errors;
+
+long long reply_error_count(void)
+{
+    return reply_errors;
+}
+
 void reply_error(struct evbuffer *out, const char *err)
 {
+    reply_errors++;
     size_t len = strlen(err);
     char *copy = xmemdup(err, len);
     for (size_t i = 0; i < len; i++)

@@ -13,6 +13,8 @@ void reply_simple(struct evbuffer *out, const char *s);
 /* An error. A text starting with '-' is sent as is ("-NOAUTH ..."), anything else gets
  * "-ERR " in front. CR and LF inside become spaces, as Redis does. */
 void reply_error(struct evbuffer *out, const char *err);
+/* Error replies encoded since start (INFO total_error_replies). */
+long long reply_error_count(void);
 /* reply_error with printf formatting. */
 void reply_errorf(struct evbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* ":v\r\n". */

@@ -533,6 +533,12 @@ size_t resp_parser_pending(const struct resp_parser *p)
     return p->pending;
 }
 
+size_t resp_parser_memory(const struct resp_parser *p)
+{
+    return p->arena_cap + p->line_cap +
+           (size_t)p->argv_cap * (sizeof(*p->argv) + sizeof(*p->argvlen));
+}
+
 /* Whether no request is in progress or held. */
 int resp_parser_idle(const struct resp_parser *p)
 {

@@ -72,6 +72,9 @@ const char *resp_parser_error(const struct resp_parser *p);
  * and CLIENT LIST qbuf). */
 size_t resp_parser_pending(const struct resp_parser *p);
 
+/* Heap bytes the parser holds (argument arena, inline line, argv arrays), for CLIENT LIST. */
+size_t resp_parser_memory(const struct resp_parser *p);
+
 /* Whether the parser is between commands (no partial input held). */
 int resp_parser_idle(const struct resp_parser *p);
 

@@ -37,7 +37,33 @@ struct server server;
 
 void server_update_time(void)
 {
-    server.now_ms = util_mstime();
+    server.now_us = util_ustime();
+    server.now_ms = server.now_us / 1000;
+}
+
+/* The batch window ended: every held subscriber is written in the next flush pass. */
+static void server_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c;
+
+    server.batch_armed = 0;
+    server_update_time();
+    while ((c = TAILQ_FIRST(&server.batching)) != NULL) {
+        TAILQ_REMOVE(&server.batching, c, batching_link);
+        c->flags &= ~CLIENT_F_BATCHING;
+        client_schedule_write(c);
+    }
+}
+
+void server_batch_client(struct client *c)
+{
+    c->flags |= CLIENT_F_BATCHING;
+    TAILQ_INSERT_TAIL(&server.batching, c, batching_link);
+    if (!server.batch_armed) {
+        struct timeval tv = {0, server.cfg.output_batch_us};
+        server.batch_armed = 1;
+        evtimer_add(server.batch_ev, &tv);
+    }
 }
 
 void server_schedule_flush(void)
@@ -113,7 +139,7 @@ static void server_pause_accept(void)
 #define SERVER_DENIED_TEXT                                                                         \
     "-DENIED evbrokerd is running in protected mode because protected mode is enabled and no "     \
     "password is set for the default user. In this mode connections are only accepted from the "   \
-    "loopback interface. If you want to connect from external computers, either set a password "  \
+    "loopback interface. If you want to connect from external computers, either set a password "   \
     "([security] requirepass) or, if the broker is not reachable from the internet, set "          \
     "[security] protected_mode = no in the configuration file and reload it (SIGHUP).\r\n"
 
@@ -386,6 +412,7 @@ static void server_apply_reload(struct config *fresh)
     cur->pubsub_hard_limit = fresh->pubsub_hard_limit;
     cur->pubsub_soft_limit = fresh->pubsub_soft_limit;
     cur->pubsub_soft_seconds = fresh->pubsub_soft_seconds;
+    cur->output_batch_us = fresh->output_batch_us;
     take_string(&cur->requirepass, &fresh->requirepass);
     cur->protected_mode = fresh->protected_mode;
     /* Swap the users: clients are re-pointed at the new ones before the old are freed. */
@@ -458,6 +485,7 @@ int server_init_loop(struct config *cfg, const char *config_path)
     TAILQ_INIT(&server.clients);
     TAILQ_INIT(&server.pending);
     TAILQ_INIT(&server.closing);
+    TAILQ_INIT(&server.batching);
     server_update_time();
     server.start_ms = server.now_ms;
     server.base = event_base_new();
@@ -467,6 +495,7 @@ int server_init_loop(struct config *cfg, const char *config_path)
     }
     signal(SIGPIPE, SIG_IGN);
     server.flush_ev = event_new(server.base, -1, 0, server_flush_cb, NULL);
+    server.batch_ev = evtimer_new(server.base, server_batch_cb, NULL);
     server.cron_ev = event_new(server.base, -1, EV_PERSIST, server_cron_cb, NULL);
     struct timeval tv = {0, SERVER_CRON_MS * 1000};
     event_add(server.cron_ev, &tv);
@@ -533,6 +562,8 @@ void server_cleanup(void)
         event_free(server.resume_ev);
     if (server.flush_ev)
         event_free(server.flush_ev);
+    if (server.batch_ev)
+        event_free(server.batch_ev);
     if (server.cron_ev)
         event_free(server.cron_ev);
     metrics_stop();

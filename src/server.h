@@ -37,14 +37,17 @@ struct listener {
 struct server {
     struct event_base *base;
     struct config cfg;
-    const char *config_path;    /* NULL when running on built-in defaults */
-    struct client_list clients; /* every connection */
-    struct client_list pending; /* clients with output to flush this pass */
-    struct client_list closing; /* clients to free this pass */
+    const char *config_path;     /* NULL when running on built-in defaults */
+    struct client_list clients;  /* every connection */
+    struct client_list pending;  /* clients with output to flush this pass */
+    struct client_list closing;  /* clients to free this pass */
+    struct client_list batching; /* subscribers whose output waits for the batch timer */
     struct event *flush_ev;
     int flush_scheduled;
     struct event *cron_ev;
-    struct event *drain_ev;  /* while stopping: waits for queued output */
+    struct event *drain_ev; /* while stopping: waits for queued output */
+    struct event *batch_ev; /* moves the batching list to pending when its window ends */
+    int batch_armed;
     struct event *resume_ev; /* re-enables accept after descriptor exhaustion */
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];
@@ -54,6 +57,7 @@ struct server {
     long long nclients;
     long long start_ms; /* wall clock at start */
     long long now_ms;   /* monotonic, refreshed each loop pass */
+    long long now_us;   /* the same in microseconds */
     struct stats stats;
     int shutting_down;
     int pidfile_written;
@@ -75,6 +79,9 @@ void server_cleanup(void);
 /* Asks for one flush pass after the current callbacks (writes pending output, frees
  * closing clients). Cheap to call often. */
 void server_schedule_flush(void);
+
+/* Holds a subscriber's output until the batch window ends (see client_deliver). */
+void server_batch_client(struct client *c);
 
 /* Refreshes server.now_ms. */
 void server_update_time(void);

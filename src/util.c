@@ -267,7 +267,8 @@ int util_sockaddr_is_loopback(const struct sockaddr *sa)
     }
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        static const unsigned char mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+        static const unsigned char mapped[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+                                                 0, 0, 0xff, 0xff, 127, 0, 0, 1};
         return IN6_IS_ADDR_LOOPBACK(a) || memcmp(a->s6_addr, mapped, 16) == 0;
     }
     return sa->sa_family == AF_UNIX;

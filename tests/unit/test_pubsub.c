@@ -35,6 +35,10 @@ struct bytes {
     int eof;
 };
 
+/* The write-coalescing window for the next world_up: 0 (tests read right after a loop pass)
+ * except in the test of batching itself. */
+static int test_batch_us;
+
 /* Starts the registries and a listener-less loop; hard_limit < 0 keeps the default. */
 static void world_up(long long hard_limit)
 {
@@ -45,6 +49,7 @@ static void world_up(long long hard_limit)
         seed[i] = (uint8_t)(i * 17 + 3);
     memset(&server, 0, sizeof(server));
     config_init(&cfg);
+    cfg.output_batch_us = test_batch_us;
     if (hard_limit >= 0) {
         cfg.pubsub_hard_limit = hard_limit;
         cfg.pubsub_soft_limit = 0;
@@ -198,6 +203,38 @@ START_TEST(unsubscribe_deletes_empty_channels_and_clears_flag)
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "x"), 1);
     EXPECT_PEER(&b, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n");
     EXPECT_PEER(&a, "");
+    world_down();
+}
+END_TEST
+
+START_TEST(busy_subscriber_output_waits_for_the_batch_window)
+{
+    static char big[70000];
+    test_batch_us = 200000;
+    world_up(-1);
+    struct peer a = peer_new(0);
+    struct bytes got = {0};
+
+    SUB(a.c, PUBSUB_CHANNEL, "b");
+    server_update_time();
+    PUB(PUBSUB_CHANNEL, "b", "1"); /* idle subscriber: written at once */
+    EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$1\r\n1\r\n");
+    server_update_time();
+    PUB(PUBSUB_CHANNEL, "b", "2"); /* written moments ago: held for the window */
+    PUB(PUBSUB_CHANNEL, "b", "3");
+    EXPECT_PEER(&a, "");
+    usleep(250 * 1000);
+    /* Both held messages leave together once the window ends. */
+    EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$1\r\n2\r\n"
+                    "*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$1\r\n3\r\n");
+    /* 64 KiB queued is written at once, window or not. */
+    server_update_time();
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "b", 1, big, sizeof(big)), 1);
+    for (int i = 0; i < 10 && got.len < sizeof(big); i++)
+        peer_read(&a, &got);
+    ck_assert_uint_gt(got.len, sizeof(big));
+    free(got.p);
+    test_batch_us = 0;
     world_down();
 }
 END_TEST
@@ -633,6 +670,7 @@ static Suite *pubsub_suite(void)
     tcase_add_test(fan, resp3_frames_differ_from_resp2_only_in_first_byte);
     tcase_add_test(fan, large_frames_are_released_once_every_subscriber_wrote_them);
     tcase_add_test(fan, output_hard_limit_closes_only_the_slow_subscriber);
+    tcase_add_test(fan, busy_subscriber_output_waits_for_the_batch_window);
     suite_add_tcase(s, fan);
     return s;
 }

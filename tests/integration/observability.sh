@@ -1,0 +1,526 @@
+#!/bin/bash
+# Observability of a real evbrokerd: the Prometheus endpoint (/metrics counters moving by exact
+# amounts during a publish run, the exposition format, /healthz, 404), INFO's format and fields,
+# CLIENT LIST fields and values, rate-limited log lines, and scripts/evbrokerd-top.
+# Prints "ok observability/NAME" or "FAIL observability/NAME: why" per check.
+# The exposition format is checked by a strict checker written here (promtool's rules: names,
+# HELP/TYPE once and before the samples, contiguous families, _total counters, histogram
+# buckets); promtool itself runs too when it is installed.
+set -u
+
+EVBROKERD=${EVBROKERD:-src/evbrokerd}
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/observability.XXXXXX") || exit 1
+pids=()
+failures=0
+exec </dev/null
+
+# Stops every process this script started, by PID, and removes its directory.
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.1
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Records one result from a condition command.
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then
+        echo "ok observability/$name"
+    else
+        echo "FAIL observability/$name: $why"
+        failures=$((failures + 1))
+    fi
+}
+
+# Two TCP ports that are free now (below the ephemeral range, see bridge.sh).
+free_ports() {
+    python3 -c 'import socket,random
+got=[]
+while len(got) < 2:
+    p=random.randint(20000,32000); s=socket.socket()
+    try: s.bind(("127.0.0.1",p)); s.close(); got.append(p) if p not in got else None
+    except OSError: pass
+print(*got)'
+}
+
+# Waits until a TCP port answers PING (5 s at most).
+wait_port() {
+    for _ in $(seq 100); do
+        timeout 1 redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+read -r port mport < <(free_ports)
+cat >"$dir/evbrokerd.conf" <<EOF
+[server]
+bind = 127.0.0.1
+port = $port
+[log]
+target = $dir/daemon.log
+[limits]
+pubsub_output_limit = 1mb 0 0
+[metrics]
+listen = 127.0.0.1:$mport
+EOF
+
+"$EVBROKERD" -c "$dir/evbrokerd.conf" >"$dir/stderr.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+if ! wait_port "$port"; then
+    echo "FAIL observability/start: the daemon did not answer on port $port"
+    cat "$dir/stderr.log" "$dir/daemon.log" 2>/dev/null | head -20 | sed 's/^/    /'
+    exit 1
+fi
+
+# A bad [metrics] listen is a configuration error (EX_CONFIG, with the line).
+printf '[metrics]\nlisten = localhost:9121\n' >"$dir/bad.conf"
+timeout 5 "$EVBROKERD" --test-config -c "$dir/bad.conf" >"$dir/bad.out" 2>&1
+rc=$?
+check config_bad_listen "status $rc, output: $(head -c 300 "$dir/bad.out")" \
+    test "$rc" -eq 78 -a -n "$(grep -F "bad.conf:2: [metrics] listen: must be IP:PORT" "$dir/bad.out")"
+
+# Three redis-cli subscribers on "obs", each for at most 60 s.
+for i in 1 2 3; do
+    timeout 60 redis-cli -p "$port" SUBSCRIBE obs >"$dir/sub$i.out" 2>&1 &
+    pids+=($!)
+done
+for _ in $(seq 100); do
+    [ "$(timeout 2 redis-cli -p "$port" PUBSUB NUMSUB obs | tail -1)" = 3 ] && break
+    sleep 0.05
+done
+
+# The Python part: raw RESP and HTTP, exact counter deltas, format checks. It prints the
+# ok/FAIL lines itself and exits 1 on any failure.
+timeout 90 python3 - "$port" "$mport" "$dir" "$TOP" >"$dir/py.out" 2>"$dir/py.err" <<'PYEOF'
+import re, socket, subprocess, sys, time, urllib.request, urllib.error, shutil
+
+port, mport, tmpdir, top = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+failed = 0
+
+def check(name, cond, why=""):
+    global failed
+    if cond:
+        print("ok observability/%s" % name)
+    else:
+        failed += 1
+        print("FAIL observability/%s: %s" % (name, why))
+    sys.stdout.flush()
+
+class Conn:
+    """A raw RESP2 connection that also sends pipelined batches."""
+    def __init__(self, rcvbuf=None):
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(10)
+        self.s.connect(("127.0.0.1", port))
+        self.buf = b""
+    def fill(self):
+        d = self.s.recv(1 << 16)
+        if not d:
+            raise ConnectionError("closed")
+        self.buf += d
+    def reply(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        t, rest = line[:1], line[1:]
+        if t in (b"+", b"-"):
+            return line.decode()
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self.fill()
+            v, self.buf = self.buf[:n], self.buf[n + 2:]
+            return v
+        if t == b"*":
+            return [self.reply() for _ in range(int(rest))]
+        raise ValueError(line)
+    def send(self, *cmds):
+        self.s.sendall(b"".join(encode(*c) for c in cmds))
+    def call(self, *args):
+        self.send(args)
+        return self.reply()
+
+def encode(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+def http(path, method="GET"):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (mport, path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+SAMPLE = re.compile(r'^(%s)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?$' % NAME)
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+
+def family_of(name, types):
+    for suf in ("_bucket", "_sum", "_count"):
+        if name.endswith(suf) and types.get(name[:-len(suf)]) in ("histogram", "summary"):
+            return name[:-len(suf)]
+    return name
+
+def check_exposition(text):
+    """Strict text-format 0.0.4 checks; returns (problems, {series: value})."""
+    problems, series, types, helps, seen_fam, done_fam = [], {}, {}, set(), [], set()
+    hist = {}
+    if not text.endswith("\n"):
+        problems.append("does not end with a newline")
+    for n, line in enumerate(text.split("\n")[:-1], 1):
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or not re.fullmatch(NAME, parts[2]):
+                problems.append("line %d: bad %s line" % (n, parts[1]))
+                continue
+            fam = parts[2]
+            if fam in done_fam:
+                problems.append("line %d: %s after its samples" % (n, fam))
+            if parts[1] == "TYPE":
+                if fam in types:
+                    problems.append("line %d: second TYPE for %s" % (n, fam))
+                if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
+                    problems.append("line %d: unknown type %s" % (n, parts[3]))
+                types[fam] = parts[3]
+            else:
+                if fam in helps:
+                    problems.append("line %d: second HELP for %s" % (n, fam))
+                helps.add(fam)
+            continue
+        if line == "" or line.startswith("#"):
+            problems.append("line %d: blank or stray comment line" % n)
+            continue
+        m = SAMPLE.match(line)
+        if not m:
+            problems.append("line %d: not a sample: %r" % (n, line))
+            continue
+        name, labels, value = m.group(1), m.group(3) or "", m.group(4)
+        pairs, pos = [], 0
+        while pos < len(labels):
+            lm = LABEL.match(labels, pos)
+            if not lm:
+                problems.append("line %d: bad labels %r" % (n, labels))
+                break
+            pairs.append((lm.group(1), lm.group(2)))
+            pos = lm.end()
+        try:
+            v = float(value)
+        except ValueError:
+            problems.append("line %d: bad value %r" % (n, value))
+            continue
+        fam = family_of(name, types)
+        if not name.startswith("evbrokerd_"):
+            problems.append("line %d: %s lacks the evbrokerd_ prefix" % (n, name))
+        if fam not in types or fam not in helps:
+            problems.append("line %d: %s has no TYPE or HELP before it" % (n, fam))
+        if seen_fam and seen_fam[-1] != fam:
+            if fam in seen_fam:
+                problems.append("line %d: family %s is not contiguous" % (n, fam))
+            done_fam.add(seen_fam[-1])
+        if not seen_fam or seen_fam[-1] != fam:
+            seen_fam.append(fam)
+        t = types.get(fam)
+        if t == "counter" and (not name.endswith("_total") or v < 0):
+            problems.append("line %d: counter %s must end in _total and be >= 0" % (n, name))
+        if len({k for k, _ in pairs}) != len(pairs):
+            problems.append("line %d: repeated label" % n)
+        key = name + "{" + ",".join('%s="%s"' % p for p in sorted(pairs)) + "}"
+        if key in series:
+            problems.append("line %d: duplicate series %s" % (n, key))
+        series[key] = v
+        if t == "histogram":
+            h = hist.setdefault(fam, {"le": [], "sum": None, "count": None})
+            if name == fam + "_bucket":
+                le = dict(pairs).get("le")
+                if le is None:
+                    problems.append("line %d: bucket without le" % n)
+                else:
+                    h["le"].append((float(le), v))
+            elif name == fam + "_sum":
+                h["sum"] = v
+            elif name == fam + "_count":
+                h["count"] = v
+    for fam, h in hist.items():
+        les = [le for le, _ in h["le"]]
+        counts = [c for _, c in h["le"]]
+        if not les or les[-1] != float("inf"):
+            problems.append("%s: no +Inf bucket" % fam)
+        if les != sorted(les) or len(set(les)) != len(les):
+            problems.append("%s: le not increasing" % fam)
+        if counts != sorted(counts):
+            problems.append("%s: buckets not cumulative" % fam)
+        if h["count"] is None or h["sum"] is None or (counts and counts[-1] != h["count"]):
+            problems.append("%s: _count/_sum missing or +Inf != _count" % fam)
+    for fam in types:
+        if fam not in seen_fam:
+            problems.append("%s: TYPE without samples" % fam)
+    return problems, series
+
+def scrape():
+    status, ctype, body = http("/metrics")
+    problems, series = check_exposition(body)
+    return status, ctype, body, problems, series
+
+# --- HTTP endpoint ---
+st, ctype, body = http("/healthz")
+check("healthz_200", st == 200 and body == "ok\n", "got %s %r" % (st, body))
+st, _, _ = http("/nope")
+check("unknown_path_404", st == 404, "got %s" % st)
+st, _, _ = http("/metrics", "POST")
+check("post_refused", st in (405, 501), "got %s" % st)
+st, ctype, body, problems, m0 = scrape()
+check("metrics_200", st == 200 and ctype.startswith("text/plain; version=0.0.4"),
+      "got %s %r" % (st, ctype))
+check("exposition_format", not problems, "; ".join(problems[:5]))
+with open(tmpdir + "/metrics.txt", "w") as f:
+    f.write(body)
+promtool = shutil.which("promtool")
+if promtool:
+    r = subprocess.run([promtool, "check", "metrics"], input=body.encode(), capture_output=True,
+                       timeout=20)
+    check("promtool_check_metrics", r.returncode == 0, (r.stdout + r.stderr).decode()[:300])
+want = ['evbrokerd_build_info{redis_compat="7.0.15",version="0.1.0"}',
+        "evbrokerd_connected_clients{}", "evbrokerd_pubsub_clients{}",
+        "evbrokerd_pubsub_channels{}", "evbrokerd_pubsub_patterns{}",
+        "evbrokerd_pubsub_shard_channels{}", "evbrokerd_resident_memory_bytes{}",
+        "evbrokerd_uptime_seconds{}", "evbrokerd_connections_received_total{}",
+        "evbrokerd_commands_processed_total{}", "evbrokerd_messages_published_total{}",
+        "evbrokerd_messages_delivered_total{}", "evbrokerd_net_input_bytes_total{}",
+        "evbrokerd_net_output_bytes_total{}", "evbrokerd_output_limit_disconnections_total{}",
+        "evbrokerd_connections_rejected_total{}", "evbrokerd_protocol_errors_total{}",
+        'evbrokerd_fanout_duration_seconds_bucket{le="+Inf"}',
+        "evbrokerd_fanout_duration_seconds_count{}", "evbrokerd_fanout_duration_seconds_sum{}"]
+missing = [w for w in want if w not in m0]
+check("metrics_names", not missing, "missing %s" % missing)
+check("gauges_before_run", m0.get("evbrokerd_pubsub_clients{}") == 3 and
+      m0.get("evbrokerd_pubsub_channels{}") == 1 and m0.get("evbrokerd_resident_memory_bytes{}", 0) > 0,
+      "subscribers %s channels %s" % (m0.get("evbrokerd_pubsub_clients{}"),
+                                      m0.get("evbrokerd_pubsub_channels{}")))
+
+def delta(a, b, k):
+    return b.get(k, 0) - a.get(k, 0)
+
+# --- a publish run: 1000 PUBLISH to 3 subscribers, scraped half way and at the end ---
+cmd = encode("PUBLISH", "obs", "payload")
+frame = b"*3\r\n$7\r\nmessage\r\n$3\r\nobs\r\n$7\r\npayload\r\n"
+replies_ok = True
+
+def publish(n):
+    global replies_ok
+    for i in range(0, n, 100):
+        pub.s.sendall(cmd * 100)
+        for _ in range(100):
+            replies_ok &= pub.reply() == 3
+
+_, _, _, _, m0 = scrape()
+pub = Conn()
+publish(500)
+st, _, body, problems, mid = scrape()
+check("scrape_during_run_format", st == 200 and not problems, "; ".join(problems[:5]))
+publish(500)
+check("publish_replies", replies_ok, "a PUBLISH did not reply 3")
+expected_out = 1000 * len(b":3\r\n") + 3 * 1000 * len(frame)
+for _ in range(100):  # subscribers' bytes may still be leaving in the last loop pass
+    _, _, _, _, m1 = scrape()
+    if delta(m0, m1, "evbrokerd_net_output_bytes_total{}") >= expected_out:
+        break
+    time.sleep(0.05)
+exact = [
+    ("evbrokerd_messages_published_total{}", 500, 1000),
+    ("evbrokerd_messages_delivered_total{}", 1500, 3000),
+    ("evbrokerd_commands_processed_total{}", 500, 1000),
+    ("evbrokerd_fanout_duration_seconds_count{}", 500, 1000),
+    ('evbrokerd_fanout_duration_seconds_bucket{le="+Inf"}', 500, 1000),
+    ("evbrokerd_net_input_bytes_total{}", 500 * len(cmd), 1000 * len(cmd)),
+    ("evbrokerd_connections_received_total{}", 1, 1),
+    ("evbrokerd_error_replies_total{}", 0, 0),
+]
+bad = ["%s: mid %+g (want %+d), end %+g (want %+d)" % (k, delta(m0, mid, k), wm, delta(m0, m1, k), we)
+       for k, wm, we in exact if delta(m0, mid, k) != wm or delta(m0, m1, k) != we]
+check("counters_exact_deltas", not bad, "; ".join(bad))
+d_out = delta(m0, m1, "evbrokerd_net_output_bytes_total{}")
+check("output_bytes_exact", d_out == expected_out, "got %+g, want %+d" % (d_out, expected_out))
+d_sum = delta(m0, m1, "evbrokerd_fanout_duration_seconds_sum{}")
+check("fanout_sum_sane", 0 < d_sum < 5, "sum moved by %g s" % d_sum)
+check("connected_gauge", m1.get("evbrokerd_connected_clients{}") == 4,
+      "got %s (3 subscribers + 1 publisher)" % m1.get("evbrokerd_connected_clients{}"))
+
+# --- INFO: format, fields, consistency with what we did ---
+info_raw = pub.call("INFO")
+text = info_raw.decode()
+lines = text.split("\r\n")
+fmt_bad = [l for l in lines[:-1] if l and not l.startswith("# ") and
+           not re.fullmatch(r"[a-z_][a-z0-9_]*:[^\r\n]*", l)]
+sections = re.findall(r"^# (\w+)\r$", text, re.M)
+blocks = text.split("\r\n\r\n")
+blank_ok = len(blocks) == len(sections) and all(b.startswith("# ") for b in blocks)
+check("info_format", text.endswith("\r\n") and not fmt_bad and blank_ok and "\n" not in
+      text.replace("\r\n", ""), "bad lines %r" % fmt_bad[:3])
+info = {}
+for l in lines:
+    if ":" in l and not l.startswith("#"):
+        k, v = l.split(":", 1)
+        info[k] = v
+fields = ["redis_version", "evbrokerd_version", "process_id", "tcp_port", "uptime_in_seconds",
+          "uptime_in_days", "run_id", "connected_clients", "maxclients", "pubsub_clients",
+          "blocked_clients", "used_memory", "used_memory_human", "used_memory_rss",
+          "used_memory_rss_human", "used_memory_peak", "total_connections_received",
+          "total_commands_processed", "instantaneous_ops_per_sec", "total_net_input_bytes",
+          "total_net_output_bytes", "instantaneous_input_kbps", "instantaneous_output_kbps",
+          "rejected_connections", "pubsub_channels", "pubsub_patterns", "pubsubshard_channels",
+          "total_error_replies", "client_output_buffer_limit_disconnections",
+          "pubsub_publishes", "pubsub_deliveries"]
+check("info_fields", all(f in info for f in fields),
+      "missing %s" % [f for f in fields if f not in info])
+check("info_sections", sections[:5] == ["Server", "Clients", "Memory", "Stats", "Pubsub"],
+      "got %s" % sections)
+cons = {"tcp_port": str(port), "blocked_clients": "0", "connected_clients": "4",
+        "pubsub_clients": "3", "pubsub_channels": "1",
+        "pubsub_publishes": str(int(m1["evbrokerd_messages_published_total{}"])),
+        "pubsub_deliveries": str(int(m1["evbrokerd_messages_delivered_total{}"])),
+        "total_connections_received":
+            str(int(m1["evbrokerd_connections_received_total{}"])),
+        "redis_version": "7.0.15"}
+bad = ["%s=%s (want %s)" % (k, info.get(k), v) for k, v in cons.items() if info.get(k) != v]
+check("info_consistent", not bad, "; ".join(bad))
+errs = int(info["total_error_replies"])
+pub.call("NOSUCHCOMMAND")
+pub.call("PUBLISH", "onlytwo")
+after = dict(l.split(":", 1) for l in pub.call("INFO", "stats").decode().split("\r\n")[1:] if l)
+check("info_error_replies", int(after["total_error_replies"]) == errs + 2,
+      "%s -> %s" % (errs, after["total_error_replies"]))
+check("info_unknown_section_empty", pub.call("INFO", "bogus") == b"", "not empty")
+two = pub.call("INFO", "server", "CLIENTS").decode()
+check("info_several_sections", re.findall(r"^# (\w+)", two, re.M) == ["Server", "Clients"] and
+      "\r\n\r\n# Clients\r\n" in two, repr(two[:80]))
+every = pub.call("INFO", "everything").decode()
+check("info_everything", all(("# %s\r\n" % s) in every for s in
+                             ["Server", "Clients", "Memory", "Stats", "Pubsub"]), "")
+# instantaneous_ops_per_sec: a steady load of pings, then the sampler shows it.
+t_end = time.time() + 1.0
+while time.time() < t_end:
+    pub.s.sendall(encode("PING") * 50)
+    for _ in range(50):
+        pub.reply()
+ops = int(dict(l.split(":", 1) for l in pub.call("INFO", "stats").decode().split("\r\n")[1:]
+               if l)["instantaneous_ops_per_sec"])
+check("info_instantaneous_ops", ops > 100, "instantaneous_ops_per_sec=%d under load" % ops)
+
+# --- CLIENT LIST: every field, and values for subscribers ---
+multi = Conn()
+multi.send(("SUBSCRIBE", "m1", "m2"), ("PSUBSCRIBE", "p*"), ("SSUBSCRIBE", "s1"))
+for _ in range(4):
+    multi.reply()
+stall = Conn(rcvbuf=4096)
+stall.call("SUBSCRIBE", "stall")
+big = b"x" * 100000
+# Publish until the kernel buffers are full and output queues in the daemon (under 1mb).
+for _ in range(100):
+    pub.call("PUBLISH", "stall", big)
+    cl = pub.call("CLIENT", "LIST").decode()
+    if re.search(r" cmd=subscribe .*", cl) and re.search(r" omem=[1-9]", cl):
+        break
+names = ["id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db", "sub", "psub", "ssub",
+         "multi", "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl", "oll", "omem",
+         "tot-mem", "events", "cmd", "user", "redir", "resp", "lib-name", "lib-ver"]
+rows, bad = [], []
+for line in cl.split("\n"):
+    if not line:
+        continue
+    kv = [f.split("=", 1) for f in line.split(" ")]
+    if [k for k, _ in kv] != names:
+        bad.append(line[:120])
+    rows.append(dict(kv))
+check("client_list_fields", rows and not bad, "field list differs: %s" % bad[:2])
+subs = [r for r in rows if r.get("cmd") == "subscribe" and r.get("sub") == "1"
+        and r.get("psub") == "0" and r.get("ssub") == "0" and "P" in r.get("flags", "")
+        and r.get("omem") == "0"]
+check("client_list_redis_cli_subscribers", len(subs) >= 3, "%d rows" % len(subs))
+mrow = [r for r in rows if r.get("sub") == "2"]
+check("client_list_sub_psub_ssub", len(mrow) == 1 and mrow[0]["psub"] == "1" and
+      mrow[0]["ssub"] == "1" and mrow[0]["cmd"] == "ssubscribe", "%s" % mrow)
+srow = [r for r in rows if r.get("cmd") == "subscribe" and int(r.get("omem", 0)) > 0]
+ok = (len(srow) == 1 and 0 < int(srow[0]["omem"]) <= 2 * (len(big) + 40) and
+      int(srow[0]["oll"]) > 0 and int(srow[0]["tot-mem"]) > int(srow[0]["omem"]) and
+      "w" in srow[0]["events"])
+check("client_list_omem_of_a_stalled_subscriber", ok, "%s" % [
+    {k: r[k] for k in ("omem", "oll", "tot-mem", "events")} for r in srow])
+me = [r for r in rows if r.get("cmd") == "client|list"]
+check("client_list_self", len(me) == 1 and int(me[0]["argv-mem"]) > 0 and
+      int(me[0]["tot-mem"]) > 0 and me[0]["events"] == "r", "%s" % me)
+ci = pub.call("CLIENT", "INFO").decode()
+check("client_info_fields", [f.split("=", 1)[0] for f in ci.strip().split(" ")] == names,
+      ci[:100])
+
+# --- output-limit disconnections: 15 slow subscribers over the 1mb hard limit ---
+slow = [Conn(rcvbuf=4096) for _ in range(15)]
+for c in slow:
+    c.call("SUBSCRIBE", "flood")
+_, _, _, _, f0 = scrape()
+for i in range(300):  # each slow subscriber takes a few MB into kernel buffers first
+    pub.call("PUBLISH", "flood", big)
+    _, _, _, _, f1 = scrape()
+    d = delta(f0, f1, "evbrokerd_output_limit_disconnections_total{}")
+    if d >= 15:
+        break
+check("output_limit_counter", d == 15, "moved by %g" % d)
+sys.exit(1 if failed else 0)
+PYEOF
+py_rc=$?
+cat "$dir/py.out"
+if [ "$py_rc" -ne 0 ] && ! grep -q '^FAIL ' "$dir/py.out"; then
+    echo "FAIL observability/python: exited with status $py_rc: $(tail -3 "$dir/py.err" | tr '\n' ' ')"
+    failures=$((failures + 1))
+fi
+failures=$((failures + $(grep -c '^FAIL ' "$dir/py.out")))
+
+# Logs: the start summary, the endpoint, and at most LOG_RATELIMIT_BURST (10) lines for the 15
+# output-limit disconnections of one burst.
+check log_config_summary "no 'Configuration: port=' line" \
+    grep -q "Configuration: port=$port bind=\"127.0.0.1\" .*metrics=127.0.0.1:$mport" "$dir/daemon.log"
+check log_metrics_address "no 'Metrics on' line" \
+    grep -qF "Metrics on http://127.0.0.1:$mport/metrics" "$dir/daemon.log"
+n=$(grep -c "overcoming of output buffer limits" "$dir/daemon.log")
+check log_rate_limited "$n output-limit lines for 15 disconnections (want 10)" test "$n" -eq 10
+
+# The live view, non-interactively, against this daemon: two iterations, top channel "obs".
+timeout 20 "$TOP/scripts/evbrokerd-top" -p "$port" -n 2 -i 1 >"$dir/top.out" 2>&1
+rc=$?
+check top_runs "status $rc: $(head -c 300 "$dir/top.out")" test "$rc" -eq 0
+check top_two_iterations "$(grep -c '^evbrokerd-top ' "$dir/top.out") headers" \
+    test "$(grep -c '^evbrokerd-top ' "$dir/top.out")" -eq 2
+check top_channel "first channel is not obs: $(grep -A1 'top channels' "$dir/top.out" | tail -1)" \
+    test "$(grep -A1 'top channels' "$dir/top.out" | tail -1 | awk '{print $1, $2}')" = "3 obs"
+check top_rates "no msg/s figures on the second view" \
+    grep -qE '^msg/s in +[0-9.]+ +msg/s out +[0-9.]+' "$dir/top.out"
+
+# Reload and shutdown are logged; /healthz goes away with the process.
+kill -HUP "$daemon"
+sleep 0.3
+check log_reload "no reload line" grep -q "Configuration reloaded from" "$dir/daemon.log"
+kill -TERM "$daemon"
+for _ in $(seq 50); do
+    kill -0 "$daemon" 2>/dev/null || break
+    sleep 0.1
+done
+check log_shutdown "no shutdown lines" \
+    grep -q "Received SIGTERM, shutting down" "$dir/daemon.log"
+
+[ "$failures" -eq 0 ]
