@@ -102,7 +102,7 @@ check: setup
 	@scripts/check-format.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/integration/*.c tests/integration/*.h
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/integration/*.c tests/integration/*.h tests/fuzz/*.c tests/bench/*.c
 
 format-check:
 	@scripts/check-format.sh
@@ -122,7 +122,7 @@ uninstall:
 
 clean:
 	rm -f src/*.o src/*.d $(LIB) $(BIN) $(UNIT_BINS) $(ITEST_BINS)
-	rm -rf build-san
+	rm -rf build-san build-fuzz build-jem
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------------------------
 # The library objects are compiled again with clang into build-fuzz/ with coverage and
@@ -135,11 +135,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR := build-fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN) \
-               -Wno-implicit-fallthrough # clang ignores /* fallthrough */ comments (src/util.c)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
 FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/src/%.o,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+# No jemalloc here: ASan brings its own allocator.
+FUZZ_LIBS := $(shell pkg-config --libs $(PKGS)) -lm
 # Each harness: max input length, and libFuzzer options.
 FUZZ_OPTS := -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
@@ -148,7 +149,7 @@ $(FUZZ_DIR)/src/%.o: src/%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_LIB_OBJS) $(FUZZ_LIBS)
 
 -include $(FUZZ_LIB_OBJS:.o=.d)
 

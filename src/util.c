@@ -2,6 +2,9 @@
  * Everything here is pure apart from the allocation-failure abort. */
 #include "util.h"
 
+/* An explicit fall-through that both gcc and clang understand. */
+#define EVB_FALLTHROUGH __attribute__((fallthrough))
+
 #include <ctype.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -191,22 +194,22 @@ uint64_t util_siphash(const void *in, size_t len, const uint8_t key[16])
     switch (len & 7) {
     case 7:
         b |= (uint64_t)p[6] << 48;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 6:
         b |= (uint64_t)p[5] << 40;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 5:
         b |= (uint64_t)p[4] << 32;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 4:
         b |= (uint64_t)p[3] << 24;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 3:
         b |= (uint64_t)p[2] << 16;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 2:
         b |= (uint64_t)p[1] << 8;
-        /* fall through */
+        EVB_FALLTHROUGH;
     case 1:
         b |= (uint64_t)p[0];
         break;
