@@ -121,6 +121,17 @@ void client_schedule_write(struct client *c)
     server_schedule_flush();
 }
 
+/* Like client_schedule_write, for replies to commands: they go to the front of the flush,
+ * so a publisher gets its replies (and sends more) before the subscribers are written. */
+static void client_schedule_reply(struct client *c)
+{
+    client_schedule_write(c);
+    if ((c->flags & CLIENT_F_PENDING_WRITE) && TAILQ_FIRST(&server.pending) != c) {
+        TAILQ_REMOVE(&server.pending, c, pending_link);
+        TAILQ_INSERT_HEAD(&server.pending, c, pending_link);
+    }
+}
+
 /* Applies Redis's pubsub class of client-output-buffer-limit: over the hard limit, or over
  * the soft limit for longer than the window, the subscriber is dropped. */
 static void client_check_output_limits(struct client *c, size_t len)
@@ -301,7 +312,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
     }
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         event_del(c->read_ev);
-    client_schedule_write(c);
+    client_schedule_reply(c);
 }
 
 /* The socket has bytes (or EOF). */
