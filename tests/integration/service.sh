@@ -280,6 +280,41 @@ else
 fi
 kill "$daemon"
 
+# --- out of descriptors: existing clients keep working, one log line, accept resumes --------
+port=$(free_port)
+printf '[server]\nport = %s\nbind = 127.0.0.1\n[log]\ntarget = %s\n' "$port" "$dir/emfile.log" \
+    >"$dir/emfile.conf"
+(ulimit -n 48 && exec "$EVBROKERD" -c "$dir/emfile.conf") >>"$dir/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+wait_port "$port"
+python3 - "$port" >"$dir/emfile.out" 2>&1 <<'EOF2'
+import socket, sys, time
+port = int(sys.argv[1])
+def ping(s):
+    s.sendall(b"PING\r\n"); s.settimeout(2)
+    try:
+        return s.recv(100) == b"+PONG\r\n"
+    except OSError:
+        return False
+first = socket.create_connection(("127.0.0.1", port))
+assert ping(first), "first client"
+extra = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+time.sleep(0.5)
+print("existing-ok" if ping(first) else "existing-FAILED")
+served = sum(1 for s in extra[:20] if ping(s))
+for s in extra[:60]:
+    s.close()
+time.sleep(0.5)
+late = extra[-1]
+print("resumed-ok" if ping(late) else "resumed-FAILED", served)
+EOF2
+check emfile-existing-client-served "$(cat "$dir/emfile.out")" grep -q existing-ok "$dir/emfile.out"
+check emfile-accept-resumes "$(cat "$dir/emfile.out")" grep -q resumed-ok "$dir/emfile.out"
+check emfile-logged-once "expected one 'Out of file descriptors' line, got $(grep -c 'Out of file descriptors' "$dir/emfile.log")" \
+    test "$(grep -c 'Out of file descriptors' "$dir/emfile.log")" = 1
+kill "$daemon"
+
 # --- make install with DESTDIR ---------------------------------------------------------------
 dest=$dir/dest
 if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&1; then
