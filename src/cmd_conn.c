@@ -416,14 +416,6 @@ void cmd_client_reply(struct client *c)
     }
 }
 
-/* Replies a help text as an array of simple strings. */
-static void reply_help(struct client *c, const char *const *lines, size_t n)
-{
-    reply_array(c->reply, n);
-    for (size_t i = 0; i < n; i++)
-        reply_simple(c->reply, lines[i]);
-}
-
 void cmd_client_help(struct client *c)
 {
     static const char *const lines[] = {
@@ -447,5 +439,5 @@ void cmd_client_help(struct client *c)
         "HELP",
         "    Print this help.",
     };
-    reply_help(c, lines, sizeof(lines) / sizeof(lines[0]));
+    reply_lines(c->reply, lines, sizeof(lines) / sizeof(lines[0]));
 }

@@ -210,8 +210,5 @@ void cmd_pubsub_help(struct client *c)
         "HELP",
         "    Print this help.",
     };
-    size_t n = sizeof(lines) / sizeof(lines[0]);
-    reply_array(c->reply, n);
-    for (size_t i = 0; i < n; i++)
-        reply_simple(c->reply, lines[i]);
+    reply_lines(c->reply, lines, sizeof(lines) / sizeof(lines[0]));
 }

@@ -179,3 +179,10 @@ void reply_verbatim(struct evbuffer *out, int resp, const char *p, size_t len)
     evbuffer_add(out, p, len);
     evbuffer_add(out, "\r\n", 2);
 }
+
+void reply_lines(struct evbuffer *out, const char *const *lines, size_t n)
+{
+    reply_array(out, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(out, lines[i]);
+}

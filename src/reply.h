@@ -38,6 +38,9 @@ void reply_push(struct evbuffer *out, int resp, size_t n);
 /* Text for a person: a verbatim string "=len\r\ntxt:..." in RESP3, a bulk string in RESP2. */
 void reply_verbatim(struct evbuffer *out, int resp, const char *p, size_t len);
 
+/* An array of simple strings, one per line (HELP replies). */
+void reply_lines(struct evbuffer *out, const char *const *lines, size_t n);
+
 /* Writes "$<len>\r\n" into dst (at least 24 bytes) and returns the bytes written. */
 size_t reply_fmt_bulk_header(char *dst, size_t len);
 
