@@ -7,7 +7,7 @@ CC ?= cc
 O ?=
 B := $(if $(O),$(O)/,)
 
-PKGS := libevent hiredis inih libcrypto
+PKGS := libevent libevent_openssl hiredis inih libssl libcrypto
 TEST_PKGS := check
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

@@ -1,11 +1,17 @@
 /* Connections: reading and parsing input, running commands, batching output, enforcing
  * the pub/sub output limits and the query-buffer limit, and closing asynchronously.
- * Frees happen only in the server's flush pass, never inside a read or fan-out. */
+ * Frees happen only in the server's flush pass, never inside a read or fan-out.
+ * Two I/O paths share everything else: plain sockets (read_ev, write_ev, evbuffer_write) and
+ * TLS clients on an OpenSSL bufferevent whose callbacks are deferred to the loop. */
 #include "client.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +24,7 @@
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "tls.h"
 #include "util.h"
 
 /* One read lands here; only bytes the parser must keep (a partial command) are copied. */
@@ -34,36 +41,110 @@ static char client_readbuf[64 * 1024];
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Idle this long, a client gives its parser buffers back. */
 #define CLIENT_SHRINK_IDLE_MS 2000
+/* A TLS connection stops reading from its socket while this much decrypted input waits. */
+#define CLIENT_TLS_INPUT_HIGH (256 * 1024)
 
 static void client_read_cb(evutil_socket_t fd, short what, void *arg);
 static void client_process_input(struct client *c, const char *buf, size_t len);
 static void client_resume_reading(struct client *c);
 static void client_write_cb(evutil_socket_t fd, short what, void *arg);
+static void client_tls_read_cb(struct bufferevent *bev, void *arg);
+static void client_tls_write_cb(struct bufferevent *bev, void *arg);
+static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_tls_drain(struct client *c);
 
-struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
+/* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
+ * sent: the figure output limits, read pausing, the drain and CLIENT LIST go by. */
+static inline size_t client_queued(const struct client *c)
+{
+    size_t n = evbuffer_get_length(c->out);
+    if (c->bev)
+        n += evbuffer_get_length(bufferevent_get_output(c->bev));
+    return n;
+}
+
+/* What both kinds of connection share: the struct, registered in server.clients. */
+static struct client *client_new(int fd, unsigned flags, const char *addr, const char *laddr)
 {
     struct client *c = xcalloc(1, sizeof(*c));
 
     c->id = ++server.next_client_id;
     c->fd = fd;
+    c->flags = flags;
     c->resp = 2;
     c->out = evbuffer_new();
     c->reply = c->out;
     resp_parser_init(&c->parser);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
-    if (is_unix)
-        c->flags |= CLIENT_F_UNIX;
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
     c->ctime_ms = c->last_ms = server.now_ms;
     c->last_cmd = "NULL";
-    c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
-    c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
-    event_add(c->read_ev, NULL);
     TAILQ_INSERT_TAIL(&server.clients, c, all_link);
     server.nclients++;
     return c;
+}
+
+struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
+{
+    struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, addr, laddr);
+
+    c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
+    c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
+    event_add(c->read_ev, NULL);
+    return c;
+}
+
+/* The bufferevent owns the SSL, which owns the fd (BEV_OPT_CLOSE_ON_FREE): client_free closes
+ * nothing itself. Callbacks are deferred to the loop, so none runs inside client_write (which
+ * hands output to OpenSSL at once) or inside another client's fan-out. */
+struct client *client_create_tls(int fd, const char *addr, const char *laddr)
+{
+    SSL *ssl = tls_new_ssl();
+    struct bufferevent *bev =
+        bufferevent_openssl_socket_new(server.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    EVB_ASSERT(bev != NULL); /* fails only when out of memory */
+    struct client *c = client_new(fd, CLIENT_F_TLS, addr, laddr);
+
+    c->bev = bev;
+    /* A peer that closes TCP without close_notify has just gone, as on a plain socket. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    /* libevent's default of 16 KiB per event would cut a large frame into many loop passes. */
+    bufferevent_set_max_single_read(bev, sizeof(client_readbuf));
+    bufferevent_set_max_single_write(bev, CLIENT_MAX_WRITE_PER_PASS);
+    bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_TLS_INPUT_HIGH);
+    bufferevent_setcb(bev, client_tls_read_cb, client_tls_write_cb, client_tls_event_cb, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    return c;
+}
+
+/* Stops reading from the client (plain: the read event; TLS: the bufferevent's reading). */
+static void client_read_disable(struct client *c)
+{
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        event_del(c->read_ev);
+}
+
+/* Reads from the client again. */
+static void client_read_enable(struct client *c)
+{
+    if (c->bev)
+        bufferevent_enable(c->bev, EV_READ);
+    else
+        event_add(c->read_ev, NULL);
+}
+
+/* Reading is left on: a TLS handshake still in progress needs it, and input is ignored once
+ * CLIENT_F_CLOSE_AFTER_REPLY is set (a TLS client's stays under the read watermark). */
+void client_refuse(struct client *c, const char *text)
+{
+    evbuffer_add(c->out, text, strlen(text));
+    c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
+    client_schedule_write(c);
 }
 
 void client_close_async(struct client *c, const char *why)
@@ -73,10 +154,27 @@ void client_close_async(struct client *c, const char *why)
     c->flags |= CLIENT_F_CLOSE_ASAP;
     if (why)
         log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
-    event_del(c->read_ev);
-    event_del(c->write_ev);
+    if (c->bev) {
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    } else {
+        event_del(c->read_ev);
+        event_del(c->write_ev);
+    }
     TAILQ_INSERT_TAIL(&server.closing, c, closing_link);
     server_schedule_flush();
+}
+
+/* Says goodbye with close_notify when the session is healthy (the event callback makes the
+ * shutdown quiet after an error or the peer's EOF), then frees the bufferevent, its SSL and
+ * the fd. libevent clears the callbacks first, so deferred ones never see the freed client. */
+static void client_tls_free(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+    if (ssl && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl); /* one non-blocking attempt; the peer may already be gone */
+    ERR_clear_error();
+    bufferevent_free(bev);
 }
 
 void client_free(struct client *c)
@@ -88,9 +186,13 @@ void client_free(struct client *c)
     TAILQ_REMOVE(&server.clients, c, all_link);
     server.nclients--;
     pubsub_drop_client(c);
-    event_free(c->read_ev);
-    event_free(c->write_ev);
-    close(c->fd);
+    if (c->bev) {
+        client_tls_free(c->bev);
+    } else {
+        event_free(c->read_ev);
+        event_free(c->write_ev);
+        close(c->fd);
+    }
     evbuffer_free(c->out); /* releases shared frames still queued */
     resp_parser_free(&c->parser);
     free(c->stash);
@@ -103,7 +205,7 @@ void client_free(struct client *c)
 
 size_t client_output_len(const struct client *c)
 {
-    return evbuffer_get_length(c->out);
+    return client_queued(c);
 }
 
 void client_schedule_write(struct client *c)
@@ -164,7 +266,7 @@ void client_deliver(struct client *c, struct msg *m)
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     msg_append(c->out, m, c->resp);
-    size_t len = evbuffer_get_length(c->out);
+    size_t len = client_queued(c);
     const struct config *cfg = &server.cfg;
     if ((cfg->pubsub_soft_limit && len >= (size_t)cfg->pubsub_soft_limit) ||
         (cfg->pubsub_hard_limit && len >= (size_t)cfg->pubsub_hard_limit) ||
@@ -186,41 +288,62 @@ void client_deliver(struct client *c, struct msg *m)
     client_schedule_write(c);
 }
 
+/* TLS output: the whole queue moves into the bufferevent (evbuffer_add_buffer relinks the
+ * chains, shared frames included, without copying) and OpenSSL encrypts and writes what the
+ * socket takes right away; the rest waits in the bufferevent, whose write callback runs once
+ * it is empty. Returns the bytes moved. */
+static size_t client_tls_push(struct client *c)
+{
+    size_t n = evbuffer_get_length(c->out);
+
+    if (n)
+        evbuffer_add_buffer(bufferevent_get_output(c->bev), c->out);
+    return n;
+}
+
 void client_write(struct client *c)
 {
     size_t written = 0;
 
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
-    while (evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
-        int n = evbuffer_write(c->out, c->fd);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    if (c->bev) {
+        written = client_tls_push(c);
+    } else {
+        while (evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
+            int n = evbuffer_write(c->out, c->fd);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                    break;
+                client_close_async(c, strerror(errno));
+                return;
+            }
+            if (n == 0)
                 break;
-            client_close_async(c, strerror(errno));
-            return;
+            written += (size_t)n;
         }
-        if (n == 0)
-            break;
-        written += (size_t)n;
     }
     if (written)
         c->last_write_us = server.now_us;
     server.stats.net_output_bytes += (long long)written;
-    if ((c->flags & CLIENT_F_READ_PAUSED) && evbuffer_get_length(c->out) < CLIENT_RESUME_OUTPUT)
+    if ((c->flags & CLIENT_F_READ_PAUSED) && client_queued(c) < CLIENT_RESUME_OUTPUT)
         client_resume_reading(c);
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
-    if (evbuffer_get_length(c->out) > 0) {
+    /* Output left (the socket is full): wait for it to take more. A TLS client's wait ends
+     * in client_tls_write_cb, when the bufferevent has written everything. */
+    if (client_queued(c) > 0) {
         if (!(c->flags & CLIENT_F_WRITE_WAIT)) {
             c->flags |= CLIENT_F_WRITE_WAIT;
-            event_add(c->write_ev, NULL);
+            if (!c->bev)
+                event_add(c->write_ev, NULL);
         }
         return;
     }
     if (c->flags & CLIENT_F_WRITE_WAIT) {
         c->flags &= ~CLIENT_F_WRITE_WAIT;
-        event_del(c->write_ev);
+        if (!c->bev)
+            event_del(c->write_ev);
     }
     if (c->soft_limit_since_ms)
         c->soft_limit_since_ms = 0;
@@ -250,7 +373,7 @@ static void client_pause_reading(struct client *c, const char *buf, size_t len)
     c->stash = stash;
     c->stash_len += len;
     c->flags |= CLIENT_F_READ_PAUSED;
-    event_del(c->read_ev);
+    client_read_disable(c);
 }
 
 /* The output drained: read again, running the stashed input first. */
@@ -263,10 +386,13 @@ static void client_resume_reading(struct client *c)
     c->stash_len = 0;
     c->flags &= ~CLIENT_F_READ_PAUSED;
     if (!(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP)))
-        event_add(c->read_ev, NULL);
+        client_read_enable(c);
     if (len)
         client_process_input(c, stash, len);
     free(stash);
+    /* A TLS client may have decrypted input waiting that no new read will announce. */
+    if (c->bev)
+        client_tls_drain(c);
 }
 
 /* Feeds bytes to the parser and runs each complete command, in order. */
@@ -276,7 +402,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
 
     while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
         size_t used = 0;
-        if (evbuffer_get_length(c->out) > CLIENT_PAUSE_OUTPUT) {
+        if (client_queued(c) > CLIENT_PAUSE_OUTPUT) {
             client_pause_reading(c, buf, len);
             break;
         }
@@ -311,7 +437,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
         }
     }
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
-        event_del(c->read_ev);
+        client_read_disable(c);
     client_schedule_reply(c);
 }
 
@@ -331,6 +457,80 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
     c->last_ms = server.now_ms;
     server.stats.net_input_bytes += n;
     client_process_input(c, client_readbuf, (size_t)n);
+}
+
+/* Runs the decrypted input of a TLS client through the parser, a buffer at a time, until it
+ * is used up or the client stops reading (paused, closing). */
+static void client_tls_drain(struct client *c)
+{
+    const unsigned stop = CLIENT_F_READ_PAUSED | CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    while (evbuffer_get_length(in) > 0 && !(c->flags & stop)) {
+        int n = evbuffer_remove(in, client_readbuf, sizeof(client_readbuf));
+        if (n <= 0)
+            break;
+        server.stats.net_input_bytes += n;
+        client_process_input(c, client_readbuf, (size_t)n);
+    }
+}
+
+/* The bufferevent decrypted input. */
+static void client_tls_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+
+    server_update_time();
+    c->last_ms = server.now_ms;
+    client_tls_drain(c);
+}
+
+/* The bufferevent wrote all it held: continue a write that filled the socket. */
+static void client_tls_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+
+    if (!(c->flags & CLIENT_F_WRITE_WAIT))
+        return;
+    server_update_time();
+    c->flags &= ~CLIENT_F_WRITE_WAIT;
+    client_write(c);
+}
+
+/* Handshake done, or the connection ended: EOF, a socket error or a TLS failure (such as a
+ * refused client certificate), logged at verbose level with OpenSSL's reason. */
+static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    char why[320], reason[256];
+    unsigned long err, e;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        c->flags |= CLIENT_F_TLS_OPEN;
+        log_debug("Client id=%llu addr=%s: %s handshake done, cipher %s", (unsigned long long)c->id,
+                  c->addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+        return;
+    }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    /* libevent keeps SSL_get_error() codes (library 0) and OpenSSL's queue, and hands them out
+     * newest first: the oldest library error is the cause. */
+    err = 0;
+    while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        if (ERR_GET_LIB(e) != 0)
+            err = e;
+    ERR_clear_error();
+    SSL_set_quiet_shutdown(ssl, 1); /* nothing more is sent on a failed or closed session */
+    if (what & BEV_EVENT_EOF)
+        snprintf(why, sizeof(why), "connection closed by peer");
+    else if (err) {
+        tls_error_text(err, reason, sizeof(reason));
+        snprintf(why, sizeof(why), "TLS %s: %s",
+                 (c->flags & CLIENT_F_TLS_OPEN) ? "error" : "handshake failed", reason);
+    } else
+        snprintf(why, sizeof(why), "TLS connection error");
+    client_close_async(c, why);
 }
 
 size_t client_sub_count(const struct client *c, enum pubsub_kind kind)
@@ -376,8 +576,10 @@ void client_describe(const struct client *c, struct evbuffer *out)
     *f = '\0';
     /* omem is every queued output byte (libevent has no fixed reply buffer, so obl, rbs and
      * rbp are 0); oll is the number of chains holding them. */
-    size_t omem = evbuffer_get_length(c->out);
-    size_t oll = omem ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
+    size_t omem = client_queued(c);
+    size_t oll = evbuffer_get_length(c->out) ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
+    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
+        oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
     size_t qbuf = resp_parser_pending(&c->parser);
     size_t pmem = resp_parser_memory(&c->parser);
     size_t argv_mem = 0;

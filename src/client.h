@@ -27,6 +27,8 @@ struct msg;
 #define CLIENT_F_WRITE_WAIT (1u << 9)   /* write event armed: the socket is full */
 #define CLIENT_F_READ_PAUSED (1u << 10) /* too much output queued: reading waits for a drain */
 #define CLIENT_F_BATCHING (1u << 11)    /* on server.batching: output waits for the window */
+#define CLIENT_F_TLS (1u << 12)         /* I/O through bev (OpenSSL), not read_ev/write_ev */
+#define CLIENT_F_TLS_OPEN (1u << 13)    /* the TLS handshake is done */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -37,8 +39,11 @@ struct client {
     unsigned flags;
     int resp; /* 2 or 3 */
     int db;
-    struct event *read_ev;
-    struct event *write_ev;
+    struct event *read_ev;  /* plain clients; NULL with TLS */
+    struct event *write_ev; /* plain clients; NULL with TLS */
+    /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
+     * moved into the bufferevent's output by client_write; both count as queued output. */
+    struct bufferevent *bev;
     struct evbuffer *out;
     struct evbuffer *reply; /* where the running command replies: out, or a discard buffer */
     struct resp_parser parser;
@@ -76,6 +81,14 @@ struct client {
  * Returns the client, registered in server.clients. */
 struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr);
 
+/* Takes ownership of a socket accepted on the TLS listener: the handshake runs on an OpenSSL
+ * bufferevent (tls.h's context), then the client works like any other. */
+struct client *client_create_tls(int fd, const char *addr, const char *laddr);
+
+/* Sends text (a complete RESP error line, borrowed) and closes the client once it is out;
+ * how a TLS connection is refused, since nothing can be said before its handshake. */
+void client_refuse(struct client *c, const char *text);
+
 /* Marks the client closing and queues it; the flush pass frees it. Safe anywhere,
  * also during fan-out. why is logged at verbose level (may be NULL). */
 void client_close_async(struct client *c, const char *why);
@@ -105,7 +118,7 @@ void client_describe(const struct client *c, struct evbuffer *out);
 /* Frees parser buffers of clients idle long enough, closes timed-out ones. Run by cron. */
 void client_cron(struct client *c);
 
-/* Output bytes queued for the client. */
+/* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);
 
 #endif

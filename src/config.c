@@ -51,6 +51,7 @@ static config_setter_fn config_set_output_limit;
 static config_setter_fn config_set_direction;
 static config_setter_fn config_set_listen;
 static config_setter_fn config_set_bool;
+static config_setter_fn config_set_tls_auth;
 
 #define CONFIG_FIELD(f) offsetof(struct config, f)
 
@@ -132,12 +133,28 @@ static const struct config_def config_table[] = {
         "publishes buffered for forwarding while the link is down or busy; more are dropped"),
     CONFIG_KEY("metrics", "listen", "", 0, config_set_listen, CONFIG_FIELD(metrics_listen), 0, 0,
                "IP:PORT or [IPv6]:PORT of the Prometheus endpoint (/metrics); empty = off"),
+    CONFIG_KEY("tls", "port", "0", 0, config_set_int, CONFIG_FIELD(tls_port), 0, 65535,
+               "TLS port on the [server] bind addresses; 0 = no TLS listener"),
+    CONFIG_KEY("tls", "cert_file", "", 0, config_set_string, CONFIG_FIELD(tls_cert_file), 0,
+               PATH_MAX - 1, "PEM certificate (chain) of the server; required with a TLS port"),
+    CONFIG_KEY("tls", "key_file", "", 0, config_set_string, CONFIG_FIELD(tls_key_file), 0,
+               PATH_MAX - 1, "PEM private key of cert_file; required with a TLS port"),
+    CONFIG_KEY("tls", "ca_cert_file", "", 0, config_set_string, CONFIG_FIELD(tls_ca_cert_file), 0,
+               PATH_MAX - 1,
+               "PEM CA certificates client certificates are checked against; required unless "
+               "auth_clients = no"),
+    CONFIG_KEY("tls", "auth_clients", "yes", 0, config_set_tls_auth, CONFIG_FIELD(tls_auth_clients),
+               0, 0, "client certificates: yes (required), optional (checked if sent) or no"),
+    CONFIG_KEY("tls", "ciphers", "", 0, config_set_string, CONFIG_FIELD(tls_ciphers), 0, 4096,
+               "OpenSSL cipher list for TLS 1.2; empty = OpenSSL's default"),
+    CONFIG_KEY("tls", "ciphersuites", "", 0, config_set_string, CONFIG_FIELD(tls_ciphersuites), 0,
+               4096, "TLS 1.3 cipher suites; empty = OpenSSL's default"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
 
-static const char *const config_sections[] = {"server",   "log",      "limits",
-                                              "security", "upstream", "metrics"};
+static const char *const config_sections[] = {"server",   "log",     "limits", "security",
+                                              "upstream", "metrics", "tls"};
 
 /* Keys of a [user.NAME] section; the user table is this one plus the section name. */
 typedef int config_user_setter_fn(struct config_user *u, const char *value, char *err,
@@ -345,6 +362,25 @@ static int config_set_bool(struct config *cfg, const struct config_def *def, con
     return 0;
 }
 
+/* Sets the client certificate policy: no, optional or yes (also on/off, true/false, 1/0). */
+static int config_set_tls_auth(struct config *cfg, const struct config_def *def, const char *value,
+                               char *err, size_t errlen)
+{
+    int v = strcasecmp(value, "optional") == 0 ? CONFIG_TLS_AUTH_OPTIONAL : -1;
+
+    if (v < 0) {
+        v = config_parse_bool(value);
+        if (v >= 0)
+            v = v ? CONFIG_TLS_AUTH_YES : CONFIG_TLS_AUTH_NO;
+    }
+    if (v < 0) {
+        snprintf(err, errlen, "must be one of no, optional, yes, got '%s'", value);
+        return -1;
+    }
+    *config_int_field(cfg, def) = v;
+    return 0;
+}
+
 /* Sets an HTTP listen address ("IP:PORT", "[IPv6]:PORT"); empty stores NULL (off). */
 static int config_set_listen(struct config *cfg, const struct config_def *def, const char *value,
                              char *err, size_t errlen)
@@ -518,6 +554,11 @@ void config_free(struct config *cfg)
     free(cfg->upstream_password);
     free(cfg->upstream_channels);
     free(cfg->metrics_listen);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_ca_cert_file);
+    free(cfg->tls_ciphers);
+    free(cfg->tls_ciphersuites);
     for (int i = 0; i < cfg->nusers; i++) {
         struct config_user *u = &cfg->users[i];
         free(u->name);
@@ -857,6 +898,25 @@ static char *config_read_file(const char *path, size_t *lenp)
     return buf;
 }
 
+/* Checks that the [tls] keys fit together (what a listener needs is set), reported on the
+ * line of [tls] port. Whether the files can be read is checked when the listener starts. */
+static void config_check_tls(struct config_load *ld)
+{
+    const struct config *cfg = ld->cfg;
+    int line = ld->set_on[config_find("tls", "port")];
+
+    if (cfg->tls_port == 0)
+        return;
+    if (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)
+        config_problem(ld, line, "[tls] port: a TLS listener needs cert_file and key_file");
+    if (cfg->tls_auth_clients != CONFIG_TLS_AUTH_NO && cfg->tls_ca_cert_file == NULL)
+        config_problem(ld, line,
+                       "[tls] port: auth_clients = %s needs ca_cert_file (or auth_clients = no)",
+                       cfg->tls_auth_clients == CONFIG_TLS_AUTH_YES ? "yes" : "optional");
+    if (cfg->tls_port == cfg->port)
+        config_problem(ld, line, "[tls] port: %d is also the [server] port", cfg->tls_port);
+}
+
 /* Reads the whole file, then lets inih parse it through config_reader and config_handler. */
 int config_load(struct config *cfg, const char *path, config_report_fn *report, void *arg)
 {
@@ -887,6 +947,7 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
         if (cfg->users[i].set_on[0] == 0)
             config_problem(&ld, cfg->users[i].line, "[user.%s]: no password set",
                            cfg->users[i].name);
+    config_check_tls(&ld);
     free(buf);
     return ld.problems;
 }

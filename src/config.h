@@ -60,7 +60,18 @@ struct config {
     int upstream_queue_limit; /* forwards buffered while the link is down or busy */
     /* [metrics] */
     char *metrics_listen; /* "IP:PORT" or "[IPv6]:PORT" of the HTTP endpoint; NULL = off */
+    /* [tls] */
+    int tls_port;           /* TLS listener on the [server] bind addresses; 0 = off */
+    char *tls_cert_file;    /* PEM certificate (chain) of the server; NULL when unset */
+    char *tls_key_file;     /* PEM private key of tls_cert_file; NULL when unset */
+    char *tls_ca_cert_file; /* PEM CAs that client certificates must chain to */
+    int tls_auth_clients;   /* enum config_tls_auth */
+    char *tls_ciphers;      /* OpenSSL cipher list for TLS 1.2; NULL = OpenSSL's default */
+    char *tls_ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's default */
 };
+
+/* Whether TLS clients must present a certificate (Redis's tls-auth-clients). */
+enum config_tls_auth { CONFIG_TLS_AUTH_NO, CONFIG_TLS_AUTH_OPTIONAL, CONFIG_TLS_AUTH_YES };
 
 /* Which way the bridge carries messages. */
 enum config_direction { CONFIG_DIR_BOTH, CONFIG_DIR_IN, CONFIG_DIR_OUT };

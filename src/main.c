@@ -46,7 +46,7 @@ static void log_config_summary(const struct config *cfg)
         n += (size_t)snprintf(bind + n, sizeof(bind) - n, "%s%s", i ? " " : "", cfg->bind[i]);
     log_notice("Configuration: port=%d bind=\"%s\" unixsocket=%s maxclients=%d timeout=%d "
                "pubsub_output_limit=%lld/%lld/%ds client_query_buffer_limit=%lld "
-               "proto_max_bulk_len=%lld requirepass=%s upstream=%s metrics=%s",
+               "proto_max_bulk_len=%lld requirepass=%s upstream=%s metrics=%s tls_port=%d",
                cfg->port, bind, cfg->unixsocket ? cfg->unixsocket : "none", cfg->maxclients,
                cfg->timeout, cfg->pubsub_hard_limit, cfg->pubsub_soft_limit,
                cfg->pubsub_soft_seconds, cfg->client_query_buffer_limit, cfg->proto_max_bulk_len,
@@ -54,7 +54,7 @@ static void log_config_summary(const struct config *cfg)
                cfg->upstream_host         ? cfg->upstream_host
                : cfg->upstream_unixsocket ? cfg->upstream_unixsocket
                                           : "none",
-               cfg->metrics_listen ? cfg->metrics_listen : "off");
+               cfg->metrics_listen ? cfg->metrics_listen : "off", cfg->tls_port);
 }
 
 /* config_load callback for startup: each problem on its own line on stderr. */

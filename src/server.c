@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "pubsub.h"
+#include "tls.h"
 #include "util.h"
 
 struct server server;
@@ -143,11 +144,14 @@ static void server_pause_accept(void)
     "([security] requirepass) or, if the broker is not reachable from the internet, set "          \
     "[security] protected_mode = no in the configuration file and reload it (SIGHUP).\r\n"
 
-/* Refuses a connection with an error line (maxclients, protected mode). */
+/* Refuses a connection with an error line (maxclients, protected mode); err is NULL on the
+ * TLS port, where plain text before the handshake would only be noise to the client. */
 static void server_reject(int fd, const char *err)
 {
-    ssize_t ignored = write(fd, err, strlen(err));
-    (void)ignored;
+    if (err) {
+        ssize_t ignored = write(fd, err, strlen(err));
+        (void)ignored;
+    }
     close(fd);
     server.stats.rejected_connections++;
 }
@@ -172,11 +176,13 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
         }
         server.stats.connections_received++;
         if (server.nclients >= server.cfg.maxclients) {
-            server_reject(fd, "-ERR max number of clients reached\r\n");
+            /* As Redis does on its TLS port: closed, no handshake spent on it. */
+            server_reject(fd, l->is_tls ? NULL : "-ERR max number of clients reached\r\n");
             continue;
         }
-        if (!l->is_unix && server.cfg.protected_mode && server.cfg.requirepass == NULL &&
-            !util_sockaddr_is_loopback((struct sockaddr *)&ss)) {
+        int denied = !l->is_unix && server.cfg.protected_mode && server.cfg.requirepass == NULL &&
+                     !util_sockaddr_is_loopback((struct sockaddr *)&ss);
+        if (denied && !l->is_tls) {
             server_reject(fd, SERVER_DENIED_TEXT);
             continue;
         }
@@ -200,23 +206,34 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
             getsockname(fd, (struct sockaddr *)&ls, &lsl);
             format_sockaddr(&ls, laddr, sizeof(laddr));
         }
-        client_create(fd, l->is_unix, addr, laddr);
+        if (!l->is_tls) {
+            client_create(fd, l->is_unix, addr, laddr);
+            continue;
+        }
+        struct client *c = client_create_tls(fd, addr, laddr);
+        if (denied) {
+            /* The explanation goes out over TLS once the handshake is done, as in Redis. */
+            client_refuse(c, SERVER_DENIED_TEXT);
+            server.stats.rejected_connections++;
+        }
     }
 }
 
 /* Adds a listening socket to the loop. */
-static void server_add_listener(int fd, int is_unix, const char *addr)
+static void server_add_listener(int fd, int is_unix, int is_tls, const char *addr)
 {
     struct listener *l = &server.listeners[server.nlisteners++];
     l->fd = fd;
     l->is_unix = is_unix;
+    l->is_tls = is_tls;
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     l->ev = event_new(server.base, fd, EV_READ | EV_PERSIST, server_accept_cb, l);
     event_add(l->ev, NULL);
 }
 
-/* Binds one TCP address. Returns 0, 1 when an optional address was skipped, or -1. */
-static int server_listen_tcp(const char *spec)
+/* Binds one TCP address on port (plain or TLS). Returns 0, 1 when an optional address was
+ * skipped, or -1. */
+static int server_listen_tcp(const char *spec, int port, int is_tls)
 {
     int optional = spec[0] == '-';
     const char *ip = optional ? spec + 1 : spec;
@@ -228,12 +245,12 @@ static int server_listen_tcp(const char *spec)
     if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)server.cfg.port);
+        sin->sin_port = htons((uint16_t)port);
         sl = sizeof(*sin);
     } else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)server.cfg.port);
+        sin6->sin6_port = htons((uint16_t)port);
         sl = sizeof(*sin6);
     } else {
         log_warning("bind: '%s' is not an IP address", ip);
@@ -247,9 +264,9 @@ static int server_listen_tcp(const char *spec)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, server.cfg.tcp_backlog) < 0)
         goto fail;
-    server_add_listener(fd, 0, ip);
-    log_notice("Listening on %s%s%s:%d", strchr(ip, ':') ? "[" : "", ip, strchr(ip, ':') ? "]" : "",
-               server.cfg.port);
+    server_add_listener(fd, 0, is_tls, ip);
+    log_notice("Listening on %s%s%s:%d%s", strchr(ip, ':') ? "[" : "", ip,
+               strchr(ip, ':') ? "]" : "", port, is_tls ? " (TLS)" : "");
     return 0;
 fail:
     if (optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
@@ -258,7 +275,8 @@ fail:
             close(fd);
         return 1;
     }
-    log_warning("Could not listen on %s:%d: %s", ip, server.cfg.port, strerror(errno));
+    log_warning("Could not listen on %s:%d%s: %s", ip, port, is_tls ? " (TLS)" : "",
+                strerror(errno));
     if (fd >= 0)
         close(fd);
     return -1;
@@ -288,7 +306,7 @@ static int server_listen_unix(const char *path)
     }
     if (server.cfg.unixsocketperm)
         chmod(path, (mode_t)server.cfg.unixsocketperm);
-    server_add_listener(fd, 1, path);
+    server_add_listener(fd, 1, 0, path);
     log_notice("Listening on unix socket %s", path);
     return 0;
 }
@@ -387,6 +405,12 @@ static void server_recheck_clients(void)
     }
 }
 
+/* Whether two optional strings differ (NULL = unset). */
+static int str_changed(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
 /* Swaps the reloadable keys in and logs the ones that need a restart. */
 static void server_apply_reload(struct config *fresh)
 {
@@ -402,6 +426,13 @@ static void server_apply_reload(struct config *fresh)
         (cur->pidfile == NULL) != (fresh->pidfile == NULL) ||
         (cur->pidfile && strcmp(cur->pidfile, fresh->pidfile) != 0))
         log_warning("Listener or pidfile settings changed: they take effect after a restart");
+    if (cur->tls_port != fresh->tls_port || cur->tls_auth_clients != fresh->tls_auth_clients ||
+        str_changed(cur->tls_cert_file, fresh->tls_cert_file) ||
+        str_changed(cur->tls_key_file, fresh->tls_key_file) ||
+        str_changed(cur->tls_ca_cert_file, fresh->tls_ca_cert_file) ||
+        str_changed(cur->tls_ciphers, fresh->tls_ciphers) ||
+        str_changed(cur->tls_ciphersuites, fresh->tls_ciphersuites))
+        log_warning("[tls] settings changed: they take effect after a restart");
     cur->log_level = fresh->log_level;
     take_string(&cur->log_target, &fresh->log_target);
     cur->maxclients = fresh->maxclients;
@@ -512,14 +543,22 @@ int server_init(struct config *cfg, const char *config_path)
         return -1;
     if (server.cfg.port > 0) {
         for (int i = 0; i < server.cfg.nbind; i++)
-            if (server_listen_tcp(server.cfg.bind[i]) < 0)
+            if (server_listen_tcp(server.cfg.bind[i], server.cfg.port, 0) < 0)
                 return -1;
+    }
+    if (server.cfg.tls_port > 0) {
+        if (tls_init(&server.cfg) < 0)
+            return -1;
+        for (int i = 0; i < server.cfg.nbind; i++)
+            if (server_listen_tcp(server.cfg.bind[i], server.cfg.tls_port, 1) < 0)
+                return -1;
+        server.tls_port = server.cfg.tls_port;
     }
     if (server.cfg.unixsocket && server_listen_unix(server.cfg.unixsocket) < 0)
         return -1;
     if (server.nlisteners == 0) {
-        log_warning("No address to listen on (port 0 and no unixsocket, or every bind "
-                    "address skipped)");
+        log_warning("No address to listen on (port 0, no TLS port and no unixsocket, or every "
+                    "bind address skipped)");
         return -1;
     }
     server.port = server.cfg.port;
@@ -567,6 +606,7 @@ void server_cleanup(void)
     if (server.cron_ev)
         event_free(server.cron_ev);
     metrics_stop();
+    tls_cleanup();
     if (server.base)
         event_base_free(server.base);
     server.base = NULL;

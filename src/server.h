@@ -28,11 +28,13 @@ struct stats {
 struct listener {
     int fd;
     int is_unix;
+    int is_tls; /* clients speak TLS (the [tls] port) */
     struct event *ev;
     char addr[108]; /* an IP or a unix socket path (sun_path size) */
 };
 
-#define SERVER_MAX_LISTENERS (CONFIG_MAX_BIND + 1)
+/* Every bind address on the TCP port and on the TLS port, and the unix socket. */
+#define SERVER_MAX_LISTENERS (2 * CONFIG_MAX_BIND + 1)
 
 struct server {
     struct event_base *base;
@@ -52,7 +54,8 @@ struct server {
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];
     int nlisteners;
-    int port; /* the TCP port actually bound */
+    int port;     /* the TCP port actually bound */
+    int tls_port; /* the TLS port bound, 0 without TLS */
     uint64_t next_client_id;
     long long nclients;
     long long start_ms; /* wall clock at start */

@@ -108,6 +108,13 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     ck_assert_int_eq(a->pubsub_soft_limit, b->pubsub_soft_limit);
     ck_assert_int_eq(a->pubsub_soft_seconds, b->pubsub_soft_seconds);
     ck_assert(str_eq(a->requirepass, b->requirepass));
+    ck_assert_int_eq(a->tls_port, b->tls_port);
+    ck_assert(str_eq(a->tls_cert_file, b->tls_cert_file));
+    ck_assert(str_eq(a->tls_key_file, b->tls_key_file));
+    ck_assert(str_eq(a->tls_ca_cert_file, b->tls_ca_cert_file));
+    ck_assert_int_eq(a->tls_auth_clients, b->tls_auth_clients);
+    ck_assert(str_eq(a->tls_ciphers, b->tls_ciphers));
+    ck_assert(str_eq(a->tls_ciphersuites, b->tls_ciphersuites));
 }
 
 START_TEST(test_defaults_are_the_documented_values)
@@ -143,13 +150,17 @@ START_TEST(test_defaults_are_the_documented_values)
     ck_assert_str_eq(cfg.upstream_channels, "*");
     ck_assert_int_eq(cfg.upstream_direction, CONFIG_DIR_BOTH);
     ck_assert_int_eq(cfg.upstream_queue_limit, 10000);
+    ck_assert_int_eq(cfg.tls_port, 0);
+    ck_assert_ptr_null(cfg.tls_cert_file);
+    ck_assert_ptr_null(cfg.tls_ca_cert_file);
+    ck_assert_int_eq(cfg.tls_auth_clients, CONFIG_TLS_AUTH_YES);
     config_free(&cfg);
 }
 END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 29);
+    ck_assert_uint_eq(config_key_count(), 36);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);
@@ -280,6 +291,14 @@ struct bad_file {
 };
 
 static const struct bad_file bad_files[] = {
+    {"[tls]\nport = 6380\nauth_clients = no\n", 2,
+     "[tls] port: a TLS listener needs cert_file and key_file"},
+    {"[tls]\nport = 6380\ncert_file = a\nkey_file = b\n", 2,
+     "[tls] port: auth_clients = yes needs ca_cert_file"},
+    {"[tls]\ncert_file = a\nkey_file = b\nauth_clients = no\nport = 6379\n", 5,
+     "[tls] port: 6379 is also the [server] port"},
+    {"[tls]\nauth_clients = sometimes\n", 2,
+     "[tls] auth_clients: must be one of no, optional, yes, got 'sometimes'"},
     {"[user.a]\npassword = x\ncolor = red\n", 3, "unknown key 'color' in section [user.a]"},
     {"[user.a]\nchannels = x\n", 2, "[user.a]: no password set"},
     {"[user.a]\npassword = x\npassword = y\n", 3,

@@ -1,0 +1,28 @@
+/* The server's TLS context: certificate, key, client CAs, protocol floor and ciphers, built
+ * once from [tls] at startup. Connections are client.c's business; this module only hands
+ * out SSL objects and turns OpenSSL's error queue into text. */
+#ifndef EVB_TLS_H
+#define EVB_TLS_H
+
+#include <stddef.h>
+
+struct config;
+struct ssl_st;
+
+/* Builds the context from cfg (borrowed). Returns 0, or -1 after logging one line that names
+ * the file or setting and OpenSSL's reason. */
+int tls_init(const struct config *cfg);
+
+/* Whether tls_init succeeded and connections can be accepted. */
+int tls_enabled(void);
+
+/* A new server-side SSL for one connection; the caller (its bufferevent) frees it. */
+struct ssl_st *tls_new_ssl(void);
+
+/* Writes OpenSSL's reason for err (an ERR_get_error code; 0 = none) into buf. */
+void tls_error_text(unsigned long err, char *buf, size_t len);
+
+/* Frees the context (connections keep their own references). */
+void tls_cleanup(void);
+
+#endif
