@@ -110,6 +110,7 @@ format-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/evbrokerd $(DESTDIR)/lib/systemd/system
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/evbrokerd
+	install -m 755 scripts/evbrokerd-top $(DESTDIR)$(PREFIX)/bin/evbrokerd-top
 	@if [ -e $(DESTDIR)/etc/evbrokerd/evbrokerd.conf ]; then \
 	    echo "keeping existing $(DESTDIR)/etc/evbrokerd/evbrokerd.conf"; \
 	else install -m 644 conf/evbrokerd.conf $(DESTDIR)/etc/evbrokerd/evbrokerd.conf; fi
@@ -117,7 +118,8 @@ install: all
 	chmod 644 $(DESTDIR)/lib/systemd/system/evbrokerd.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/evbrokerd $(DESTDIR)/lib/systemd/system/evbrokerd.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/evbrokerd $(DESTDIR)$(PREFIX)/bin/evbrokerd-top \
+	    $(DESTDIR)/lib/systemd/system/evbrokerd.service
 	@echo "left $(DESTDIR)/etc/evbrokerd/evbrokerd.conf in place (remove it by hand if wanted)"
 
 clean:

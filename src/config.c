@@ -82,7 +82,7 @@ static const struct config_def config_table[] = {
                INT_MAX, "TCP keepalive interval in seconds; 0 = off"),
     CONFIG_KEY("server", "pidfile", "", 0, config_set_string, CONFIG_FIELD(pidfile), 0,
                PATH_MAX - 1, "file to write the process id to; empty for none"),
-    CONFIG_KEY("server", "output_batch_us", "250", 1, config_set_int, CONFIG_FIELD(output_batch_us),
+    CONFIG_KEY("server", "output_batch_us", "0", 1, config_set_int, CONFIG_FIELD(output_batch_us),
                0, 100000,
                "microseconds a busy subscriber's messages may wait to leave in one write; 0 = "
                "write after every loop pass"),

@@ -319,6 +319,7 @@ kill "$daemon"
 dest=$dir/dest
 if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&1; then
     check install-binary "binary missing" test -x "$dest/usr/bin/evbrokerd"
+    check install-top "evbrokerd-top missing" test -x "$dest/usr/bin/evbrokerd-top"
     check install-config "config missing" test -f "$dest/etc/evbrokerd/evbrokerd.conf"
     check install-unit "unit missing or ExecStart not rewritten" \
         grep -q '^ExecStart=/usr/bin/evbrokerd' "$dest/lib/systemd/system/evbrokerd.service"
@@ -328,7 +329,8 @@ if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&
         grep -q '# local edit' "$dest/etc/evbrokerd/evbrokerd.conf"
     make -C "$TOP" -s uninstall DESTDIR="$dest" PREFIX=/usr >>"$dir/install.log" 2>&1
     check uninstall-removes "binary or unit left behind" \
-        sh -c "[ ! -e '$dest/usr/bin/evbrokerd' ] && [ ! -e '$dest/lib/systemd/system/evbrokerd.service' ]"
+        sh -c "[ ! -e '$dest/usr/bin/evbrokerd' ] && [ ! -e '$dest/usr/bin/evbrokerd-top' ] &&
+               [ ! -e '$dest/lib/systemd/system/evbrokerd.service' ]"
 else
     echo "FAIL service/install: $(tail -3 "$dir/install.log")"
     failures=$((failures + 1))
