@@ -8,56 +8,10 @@
 # buckets); promtool itself runs too when it is installed.
 set -u
 
-EVBROKERD=${EVBROKERD:-src/evbrokerd}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/observability.XXXXXX") || exit 1
-pids=()
-failures=0
-exec </dev/null
+SUITE=observability
+. "$(dirname "$0")/itest-lib.bash"
 
-# Stops every process this script started, by PID, and removes its directory.
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.1
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# Records one result from a condition command.
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "ok observability/$name"
-    else
-        echo "FAIL observability/$name: $why"
-        failures=$((failures + 1))
-    fi
-}
-
-# Two TCP ports that are free now (below the ephemeral range, see bridge.sh).
-free_ports() {
-    python3 -c 'import socket,random
-got=[]
-while len(got) < 2:
-    p=random.randint(20000,32000); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); s.close(); got.append(p) if p not in got else None
-    except OSError: pass
-print(*got)'
-}
-
-# Waits until a TCP port answers PING (5 s at most).
-wait_port() {
-    for _ in $(seq 100); do
-        timeout 1 redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-read -r port mport < <(free_ports)
+read -r port mport < <(free_port 2)
 cat >"$dir/evbrokerd.conf" <<EOF
 [server]
 bind = 127.0.0.1

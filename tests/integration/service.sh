@@ -4,51 +4,8 @@
 # IPv6, log reopening and `make install`. Prints "ok service/NAME" or "FAIL service/NAME: why".
 set -u
 
-EVBROKERD=${EVBROKERD:-src/evbrokerd}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/service.XXXXXX") || exit 1
-pids=()
-failures=0
-
-# Stops every process this script started, by PID, and removes its directory.
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.1
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# Records one result from a condition command.
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "ok service/$name"
-    else
-        echo "FAIL service/$name: $why"
-        failures=$((failures + 1))
-    fi
-}
-
-# A TCP port that is free now (below the ephemeral range, see bridge.sh).
-free_port() {
-    python3 -c 'import socket,random
-for _ in range(200):
-    p=random.randint(20000,32000); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); s.close(); print(p); break
-    except OSError: pass'
-}
-
-# Waits until a TCP port accepts connections (5 s at most).
-wait_port() {
-    for _ in $(seq 100); do
-        timeout 1 redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
+SUITE=service
+. "$(dirname "$0")/itest-lib.bash"
 
 # Starts the daemon in the background with a config file; sets $daemon.
 start_daemon() {
@@ -60,22 +17,6 @@ start_daemon() {
 # redis-cli with a time limit.
 cli() {
     timeout 5 redis-cli "$@" 2>&1
-}
-
-# Waits up to $2 tenths of a second for a child to exit; sets $status to its exit status,
-# or "timeout". Runs in this shell (not a subshell) so that wait can reap the child.
-wait_exit() {
-    local pid=$1 tenths=$2
-    for _ in $(seq "$tenths"); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        status=timeout
-        return
-    fi
-    wait "$pid"
-    status=$?
 }
 
 # --- the unit file -------------------------------------------------------------------------

@@ -6,67 +6,8 @@
 # subscribers and startup errors. Prints "ok tls/NAME" or "FAIL tls/NAME: why".
 set -u
 
-EVBROKERD=${EVBROKERD:-src/evbrokerd}
-dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/tls.XXXXXX") || exit 1
-pids=()
-failures=0
-exec </dev/null
-
-# Stops every process this script started, by PID, and removes its directory.
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.1
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# Records one result from a condition command.
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "ok tls/$name"
-    else
-        echo "FAIL tls/$name: $why"
-        failures=$((failures + 1))
-    fi
-}
-
-# A TCP port that is free now (below the ephemeral range, see bridge.sh).
-free_port() {
-    python3 -c 'import socket,random
-for _ in range(200):
-    p=random.randint(20000,32000); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); s.close(); print(p); break
-    except OSError: pass'
-}
-
-# Waits until the plain TCP port answers PING (5 s at most).
-wait_port() {
-    for _ in $(seq 100); do
-        timeout 1 redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-# Waits up to $2 tenths of a second for a child to exit; sets $status to its exit status,
-# or "timeout". Runs in this shell (not a subshell) so that wait can reap the child.
-wait_exit() {
-    local pid=$1 tenths=$2
-    for _ in $(seq "$tenths"); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        status=timeout
-        return
-    fi
-    wait "$pid"
-    status=$?
-}
+SUITE=tls
+. "$(dirname "$0")/itest-lib.bash"
 
 # --- certificates ----------------------------------------------------------------------
 # Makes an EC key and a certificate signed by the test CA: name, subject, extensions.
