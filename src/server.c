@@ -589,6 +589,10 @@ void server_cleanup(void)
             TAILQ_REMOVE(&server.closing, c, closing_link);
         client_free(c);
     }
+    /* A freed TLS bufferevent is finalized by a deferred callback: give the loop one pass so
+     * it runs before the base goes away (the loop may have been left before it could). */
+    if (server.base)
+        event_base_loop(server.base, EVLOOP_NONBLOCK);
     server_close_listeners();
     if (server.cfg.pidfile && server.pidfile_written)
         unlink(server.cfg.pidfile);

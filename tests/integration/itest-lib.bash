@@ -15,6 +15,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.1
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    [ -n "${ITEST_KEEP:-}" ] && [ "$failures" -ne 0 ] && cp -r "$dir" "$ITEST_KEEP" 2>/dev/null
     rm -rf "$dir"
 }
 trap cleanup EXIT
