@@ -25,6 +25,7 @@ else
 # jemalloc, as Redis uses: fan-out allocates and frees many small output chunks, which
 # glibc keeps trimming and faulting back in. Not with ASan, which brings its own allocator.
 ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
+CFLAGS += -DEVB_JEMALLOC
 endif
 LIBS := $(shell pkg-config --libs $(PKGS)) $(ALLOC_LIBS) -lm
 TEST_LIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)

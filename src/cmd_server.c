@@ -217,7 +217,7 @@ static void info_clients(struct evbuffer *b)
         server.nclients, server.cfg.maxclients, max_in, max_out, pubsub_clients);
 }
 
-/* Appends the "# Memory" section. used_memory is what malloc has handed out (mallinfo2). */
+/* Appends the "# Memory" section. used_memory is what the allocator has handed out. */
 static void info_memory(struct evbuffer *b)
 {
     char used_h[32], rss_h[32], peak_h[32], sys_h[32];
@@ -234,9 +234,9 @@ static void info_memory(struct evbuffer *b)
                         "used_memory_peak:%lld\r\nused_memory_peak_human:%s\r\n"
                         "total_system_memory:%lld\r\ntotal_system_memory_human:%s\r\n"
                         "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-                        "mem_fragmentation_ratio:%.2f\r\nmem_allocator:libc\r\n",
+                        "mem_fragmentation_ratio:%.2f\r\nmem_allocator:%s\r\n",
                         used, used_h, rss, rss_h, peak, peak_h, sys, sys_h,
-                        used > 0 ? (double)rss / (double)used : 0.0);
+                        used > 0 ? (double)rss / (double)used : 0.0, metrics_allocator());
 }
 
 /* Appends the "# Stats" section (Redis's field names, then evbrokerd's own counters). */

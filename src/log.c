@@ -28,11 +28,6 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-const char *log_level_name(int level)
-{
-    return level >= 0 && level < 4 ? level_names[level] : "?";
-}
-
 int log_open(int level, const char *target)
 {
     FILE *f = NULL;

@@ -10,6 +10,21 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <malloc.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVB_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define EVB_ASAN 1
+#endif
+#ifdef EVB_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#elif defined(EVB_ASAN)
+/* From the ASan runtime (gcc ships no header for it). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,11 +137,37 @@ void metrics_observe_fanout(long long ns)
 
 long long metrics_used_memory(void)
 {
+#ifdef EVB_JEMALLOC
+    /* jemalloc replaces malloc, so glibc's mallinfo2 would see nothing: ask jemalloc, after
+     * refreshing its cached statistics. */
+    uint64_t epoch = 1;
+    size_t allocated = 0, sz = sizeof(epoch);
+    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    sz = sizeof(allocated);
+    if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) != 0)
+        allocated = 0;
+    long long used = (long long)allocated;
+#elif defined(EVB_ASAN)
+    /* The sanitizer's allocator replaces glibc's too. */
+    long long used = (long long)__sanitizer_get_current_allocated_bytes();
+#else
     struct mallinfo2 mi = mallinfo2();
     long long used = (long long)(mi.uordblks + mi.hblkhd);
+#endif
     if (used > metrics.used_memory_peak)
         metrics.used_memory_peak = used;
     return used;
+}
+
+const char *metrics_allocator(void)
+{
+#ifdef EVB_JEMALLOC
+    return "jemalloc-" JEMALLOC_VERSION;
+#elif defined(EVB_ASAN)
+    return "asan";
+#else
+    return "libc";
+#endif
 }
 
 long long metrics_used_memory_peak(void)
@@ -199,7 +240,7 @@ static void metric(struct evbuffer *out, const char *name, const char *type, con
                         value);
 }
 
-void metrics_write_page(struct evbuffer *out)
+static void metrics_write_page(struct evbuffer *out)
 {
     const struct stats *s = &server.stats;
     long long subscribers = 0;

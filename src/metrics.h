@@ -19,7 +19,7 @@ void metrics_stop(void);
  * least 46 bytes) and a port 1..65535. Returns 0, or -1 when it is not such an address. */
 int metrics_parse_listen(const char *spec, char *host, size_t hostlen, int *port);
 
-/* A monotonic clock in nanoseconds, cheap enough to read twice per publish. */
+/* A monotonic clock in nanoseconds, read twice per publish while /metrics is served. */
 long long metrics_now_ns(void);
 /* Records the time one publish spent fanning out. */
 void metrics_observe_fanout(long long ns);
@@ -29,9 +29,12 @@ void metrics_observe_fanout(long long ns);
 enum metrics_rate { METRICS_RATE_OPS, METRICS_RATE_NET_IN, METRICS_RATE_NET_OUT, METRICS_NRATES };
 long long metrics_rate(enum metrics_rate which);
 
-/* Bytes the allocator has handed out (mallinfo2), its peak as sampled, and the resident set
- * size (from /proc; 0 when unavailable). */
+/* Bytes the allocator has handed out (jemalloc's stats.allocated; ASan's counter in sanitizer
+ * builds; glibc's mallinfo2 otherwise), its peak as sampled, and the resident set size (from /proc;
+ * 0 when unavailable). */
 long long metrics_used_memory(void);
+/* The allocator's name for INFO's mem_allocator ("jemalloc-5.3.0...", "asan" or "libc"). */
+const char *metrics_allocator(void);
 long long metrics_used_memory_peak(void);
 long long metrics_rss_bytes(void);
 
@@ -67,6 +70,5 @@ void metrics_sampler_add(struct metrics_sampler *s, long long now_ms, long long 
 long long metrics_sampler_rate(const struct metrics_sampler *s);
 
 /* Appends the whole /metrics page. */
-void metrics_write_page(struct evbuffer *out);
 
 #endif

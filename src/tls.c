@@ -101,11 +101,6 @@ fail:
     return -1;
 }
 
-int tls_enabled(void)
-{
-    return tls_ctx != NULL;
-}
-
 struct ssl_st *tls_new_ssl(void)
 {
     SSL *ssl = SSL_new(tls_ctx);

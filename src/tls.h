@@ -13,9 +13,6 @@ struct ssl_st;
  * the file or setting and OpenSSL's reason. */
 int tls_init(const struct config *cfg);
 
-/* Whether tls_init succeeded and connections can be accepted. */
-int tls_enabled(void);
-
 /* A new server-side SSL for one connection; the caller (its bufferevent) frees it. */
 struct ssl_st *tls_new_ssl(void);
 

@@ -354,6 +354,13 @@ cons = {"tcp_port": str(port), "blocked_clients": "0", "connected_clients": "4",
         "redis_version": "7.0.15"}
 bad = ["%s=%s (want %s)" % (k, info.get(k), v) for k, v in cons.items() if info.get(k) != v]
 check("info_consistent", not bad, "; ".join(bad))
+# used_memory must come from the allocator actually linked: jemalloc in the normal build,
+# ASan's under the sanitizers; a zero means the daemon asks the wrong allocator.
+alloc_ok = info.get("mem_allocator", "").startswith(("jemalloc-", "asan", "libc"))
+check("info_used_memory_real", int(info.get("used_memory", "0")) > 16384 and alloc_ok and
+      int(info["used_memory_peak"]) >= int(info["used_memory"]),
+      "used_memory=%s peak=%s mem_allocator=%s" % (info.get("used_memory"),
+      info.get("used_memory_peak"), info.get("mem_allocator")))
 errs = int(info["total_error_replies"])
 pub.call("NOSUCHCOMMAND")
 pub.call("PUBLISH", "onlytwo")
