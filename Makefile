@@ -55,7 +55,7 @@ $(LIB): $(LIB_OBJS)
 $(BIN): $(B)src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)tests/unit/%: tests/unit/%.c tests/unit/unit.h $(LIB)
+$(B)tests/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIB) $(TEST_LIBS) $(LIBS)
 

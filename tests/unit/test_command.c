@@ -19,22 +19,9 @@
 #include "dict.h"
 #include "pubsub.h"
 #include "server.h"
+#include "inproc.h"
 #include "unit.h"
 #include "util.h"
-
-/* The test's end of one connection. The client pointer is valid until the daemon frees it. */
-struct peer {
-    struct client *c;
-    uint64_t id;
-    int fd;
-};
-
-/* Bytes read from a peer. */
-struct bytes {
-    char *p;
-    size_t len, cap;
-    int eof;
-};
 
 /* Starts the registries, the command table and a listener-less loop. */
 static void world_up(const char *requirepass)
@@ -60,70 +47,6 @@ static void world_down(void)
 {
     server_cleanup();
     pubsub_cleanup();
-}
-
-/* Connects a new client over a socketpair. */
-static struct peer peer_new(void)
-{
-    int sv[2];
-    struct peer p;
-
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    p.c = client_create(sv[0], 0, "test:1", "test:0");
-    ck_assert_ptr_nonnull(p.c);
-    p.id = p.c->id;
-    p.fd = sv[1];
-    return p;
-}
-
-/* Runs the loop a few non-blocking passes: reads, dispatch, flush and frees happen. */
-static void pump(void)
-{
-    for (int i = 0; i < 4; i++)
-        event_base_loop(server.base, EVLOOP_NONBLOCK);
-}
-
-/* Appends n bytes to b. */
-static void bytes_add(struct bytes *b, const void *p, size_t n)
-{
-    if (b->cap - b->len < n + 1) {
-        b->cap = (b->cap + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* Pumps the loop and reads the peer until nothing more arrives (or EOF), into b. */
-static void peer_read(struct peer *p, struct bytes *b)
-{
-    char buf[65536];
-    int quiet = 0;
-
-    for (int round = 0; round < 200 && quiet < 3 && !b->eof; round++) {
-        pump();
-        size_t before = b->len;
-        for (;;) {
-            ssize_t n = read(p->fd, buf, sizeof(buf));
-            if (n > 0) {
-                bytes_add(b, buf, (size_t)n);
-                continue;
-            }
-            if (n == 0)
-                b->eof = 1;
-            else
-                ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "read: %s", strerror(errno));
-            break;
-        }
-        quiet = b->len == before ? quiet + 1 : 0;
-    }
-}
-
-/* Writes all of buf to the peer (the socket buffer is far larger than any request here). */
-static void peer_write(struct peer *p, const char *buf, size_t len)
-{
-    ck_assert_int_eq(write(p->fd, buf, len), (ssize_t)len);
 }
 
 /* Encodes a space-separated argument list as a RESP multibulk; "''" is an empty argument. */
@@ -226,7 +149,7 @@ static void send_request(struct peer *p, const struct bytes *req, enum mode m, c
 static void run_script(const struct script *s, enum mode m)
 {
     world_up(s->requirepass);
-    struct peer p = peer_new();
+    struct peer p = peer_new(0);
     struct bytes all_req = {0}, all_want = {0};
     int all_eof = 0, n = 0;
 
@@ -624,7 +547,7 @@ static long long array_elements(const struct bytes *b)
 START_TEST(command_count_equals_entries_of_command)
 {
     world_up(NULL);
-    struct peer p = peer_new();
+    struct peer p = peer_new(0);
     char want[32];
 
     for (int resp = 2; resp <= 3; resp++) {
@@ -684,7 +607,7 @@ END_TEST
 START_TEST(reset_returns_to_resp2_and_drops_subscriptions)
 {
     world_up(NULL);
-    struct peer p = peer_new(), pub = peer_new();
+    struct peer p = peer_new(0), pub = peer_new(0);
     struct bytes r;
 
     free(call(&p, "hello 3").p);
@@ -719,7 +642,7 @@ END_TEST
 START_TEST(publish_through_dispatcher_counts_and_delivers)
 {
     world_up(NULL);
-    struct peer sub = peer_new(), sub3 = peer_new(), pub = peer_new();
+    struct peer sub = peer_new(0), sub3 = peer_new(0), pub = peer_new(0);
     struct bytes r;
 
     r = call(&sub, "subscribe news.it");

@@ -19,21 +19,9 @@
 #include "msg.h"
 #include "pubsub.h"
 #include "server.h"
+#include "inproc.h"
 #include "unit.h"
 #include "util.h"
-
-/* The test's end of one connection. The client pointer is valid until the daemon frees it. */
-struct peer {
-    struct client *c;
-    int fd;
-};
-
-/* Bytes read from a peer. */
-struct bytes {
-    char *p;
-    size_t len, cap;
-    int eof;
-};
 
 /* The write-coalescing window for the next world_up: 0 (tests read right after a loop pass)
  * except in the test of batching itself. */
@@ -64,64 +52,6 @@ static void world_down(void)
 {
     server_cleanup();
     pubsub_cleanup();
-}
-
-/* Connects a new client over a socketpair; sndbuf > 0 shrinks the daemon's send buffer. */
-static struct peer peer_new(int sndbuf)
-{
-    int sv[2];
-    struct peer p;
-
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    if (sndbuf > 0)
-        ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
-    p.c = client_create(sv[0], 0, "test:1", "test:0");
-    p.fd = sv[1];
-    ck_assert_ptr_nonnull(p.c);
-    return p;
-}
-
-/* Runs the loop a few non-blocking passes: reads, dispatch, flush and frees happen. */
-static void pump(void)
-{
-    for (int i = 0; i < 4; i++)
-        event_base_loop(server.base, EVLOOP_NONBLOCK);
-}
-
-/* Appends n bytes to b. */
-static void bytes_add(struct bytes *b, const void *p, size_t n)
-{
-    if (b->cap - b->len < n) {
-        b->cap = (b->cap + n) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-/* Pumps the loop and reads the peer until nothing more arrives (or EOF), into b. */
-static void peer_read(struct peer *p, struct bytes *b)
-{
-    char buf[65536];
-    int quiet = 0;
-
-    for (int round = 0; round < 200 && quiet < 3 && !b->eof; round++) {
-        pump();
-        size_t before = b->len;
-        for (;;) {
-            ssize_t n = read(p->fd, buf, sizeof(buf));
-            if (n > 0) {
-                bytes_add(b, buf, (size_t)n);
-                continue;
-            }
-            if (n == 0)
-                b->eof = 1;
-            else
-                ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "read: %s", strerror(errno));
-            break;
-        }
-        quiet = b->len == before ? quiet + 1 : 0;
-    }
 }
 
 /* Asserts that the peer received exactly want (wantlen bytes) and nothing else. */
