@@ -5,7 +5,8 @@
 #
 # Usage: scripts/bench-profile.sh evb|redis SECONDS LOADGEN-ARGS...
 #   e.g. scripts/bench-profile.sh evb 4 -P 1 -S 1000 -s 64 -d 16
-# Environment: EVBROKERD, LOADGEN, REDIS_SERVER, PROFILE_OUT (perf data, default /tmp).
+# Environment: EVBROKERD, LOADGEN, REDIS_SERVER, PROFILE_OUT (perf data, default /tmp),
+# PROFILE_BATCH_US (evbrokerd's [server] output_batch_us).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EVBROKERD=${EVBROKERD:-$ROOT/src/evbrokerd}
@@ -24,8 +25,8 @@ if [ "$SRV" = redis ]; then
         --client-output-buffer-limit "pubsub 0 0 0" --maxclients 20000 --daemonize no \
         --dir "$WORK" --logfile "$WORK/redis.log" </dev/null &
 else
-    printf '[server]\nbind = 127.0.0.1\nport = %s\nmaxclients = 100000\n[limits]\n%s\n' \
-        "$PORT" 'pubsub_output_limit = "0 0 0"' >"$WORK/evb.conf"
+    printf '[server]\nbind = 127.0.0.1\nport = %s\nmaxclients = 100000\noutput_batch_us = %s\n[limits]\n%s\n' \
+        "$PORT" "${PROFILE_BATCH_US:-2000}" 'pubsub_output_limit = "0 0 0"' >"$WORK/evb.conf"
     "$EVBROKERD" -c "$WORK/evb.conf" </dev/null 2>"$WORK/evb.log" &
 fi
 PID=$!

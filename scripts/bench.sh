@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_REPS (3), BENCH_QUICK=1 (small counts, smoke test), BENCH_ONLY="1,2a"
 # (scenario ids), BENCH_DURATION (seconds per run), BENCH_OUT (bench-results), EVBROKERD,
-# BENCH_BATCH_US (evbrokerd's [server] output_batch_us, default 0 as in the daemon),
+# BENCH_BATCH_US (evbrokerd's [server] output_batch_us; the daemon's default when unset),
 # LOADGEN, REDIS_SERVER, BENCH_CHART (PNG path, default $BENCH_OUT/bench.png).
 set -u
 
@@ -108,7 +108,7 @@ bind = 127.0.0.1
 port = $SRV_PORT
 maxclients = 120000
 tcp_keepalive = 300
-output_batch_us = ${BENCH_BATCH_US:-0}
+${BENCH_BATCH_US:+output_batch_us = $BENCH_BATCH_US}
 [log]
 level = warning
 target = $WORK/evb.log

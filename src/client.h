@@ -39,8 +39,9 @@ struct client {
     unsigned flags;
     int resp; /* 2 or 3 */
     int db;
-    struct event *read_ev;  /* plain clients; NULL with TLS */
-    struct event *write_ev; /* plain clients; NULL with TLS */
+    unsigned last_deliver_pass; /* server.passes when a message was last queued */
+    struct event *read_ev;      /* plain clients; NULL with TLS */
+    struct event *write_ev;     /* plain clients; NULL with TLS */
     /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
      * moved into the bufferevent's output by client_write; both count as queued output. */
     struct bufferevent *bev;
@@ -69,7 +70,7 @@ struct client {
     long long ctime_ms;
     long long last_ms;
     long long soft_limit_since_ms; /* 0 when under the soft output limit */
-    long long last_write_us;       /* when output was last written, for batching */
+    long long last_deliver_us;     /* when a message was last queued, for batching */
 
     TAILQ_ENTRY(client) all_link;
     TAILQ_ENTRY(client) pending_link;

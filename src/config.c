@@ -82,10 +82,13 @@ static const struct config_def config_table[] = {
                INT_MAX, "TCP keepalive interval in seconds; 0 = off"),
     CONFIG_KEY("server", "pidfile", "", 0, config_set_string, CONFIG_FIELD(pidfile), 0,
                PATH_MAX - 1, "file to write the process id to; empty for none"),
-    CONFIG_KEY("server", "output_batch_us", "0", 1, config_set_int, CONFIG_FIELD(output_batch_us),
-               0, 100000,
-               "microseconds a busy subscriber's messages may wait to leave in one write; 0 = "
-               "write after every loop pass"),
+    CONFIG_KEY("server", "output_batch_us", "2000", 1, config_set_int,
+               CONFIG_FIELD(output_batch_us), 0, 100000,
+               "longest a subscriber's messages wait to leave in one write while the loop is "
+               "busy; 0 = write after every loop pass"),
+    CONFIG_KEY("server", "output_batch_load", "90", 1, config_set_int,
+               CONFIG_FIELD(output_batch_load), 0, 100,
+               "percent of the time the loop must be busy for batching to engage; 0 = always"),
     CONFIG_KEY("log", "level", "notice", 1, config_set_level, CONFIG_FIELD(log_level), 0, 0,
                "debug, verbose, notice or warning"),
     CONFIG_KEY("log", "target", "stderr", 1, config_set_string, CONFIG_FIELD(log_target), 1,

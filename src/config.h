@@ -28,10 +28,11 @@ struct config {
     int unixsocketperm; /* octal permission bits, 0 = leave to umask */
     int tcp_backlog;
     int maxclients;
-    int timeout;         /* idle seconds before closing a non-subscriber; 0 = never */
-    int tcp_keepalive;   /* seconds; 0 = off */
-    char *pidfile;       /* NULL when unset */
-    int output_batch_us; /* subscriber output is written at most once per window under load */
+    int timeout;           /* idle seconds before closing a non-subscriber; 0 = never */
+    int tcp_keepalive;     /* seconds; 0 = off */
+    char *pidfile;         /* NULL when unset */
+    int output_batch_us;   /* under load, subscriber output is written once per window */
+    int output_batch_load; /* loop busy percent that engages batching; 0 = always */
     /* [log] */
     int log_level;    /* enum log_level */
     char *log_target; /* "stderr", "syslog" or a file path */

@@ -35,6 +35,8 @@ struct server server;
 #define SERVER_MAX_ACCEPTS 1000
 /* How long a stopping server keeps sending what subscribers already have queued. */
 #define SERVER_DRAIN_MS 2000
+/* The adaptive batch window moves between output_batch_us and this fraction of it. */
+#define SERVER_BATCH_RANGE 8
 
 void server_update_time(void)
 {
@@ -61,7 +63,7 @@ void server_batch_client(struct client *c)
     c->flags |= CLIENT_F_BATCHING;
     TAILQ_INSERT_TAIL(&server.batching, c, batching_link);
     if (!server.batch_armed) {
-        struct timeval tv = {0, server.cfg.output_batch_us};
+        struct timeval tv = {0, server.batch_window_us};
         server.batch_armed = 1;
         evtimer_add(server.batch_ev, &tv);
     }
@@ -82,6 +84,7 @@ static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
     struct client *c;
 
     server.flush_scheduled = 0;
+    server.passes++;
     while ((c = TAILQ_FIRST(&server.pending)) != NULL) {
         TAILQ_REMOVE(&server.pending, c, pending_link);
         c->flags &= ~CLIENT_F_PENDING_WRITE;
@@ -325,12 +328,75 @@ static void server_close_listeners(void)
 }
 
 /* Periodic work: client timeouts and idle-buffer shrinking. */
+/* Time the loop thread spent running or waiting for a CPU, in ns: both mean it had work, so
+ * on a shared machine a starved but busy loop still counts as busy. Falls back to CPU time. */
+static long long server_busy_ns(void)
+{
+    char buf[96];
+    ssize_t n = server.load_fd >= 0 ? pread(server.load_fd, buf, sizeof(buf) - 1, 0) : -1;
+    unsigned long long run, wait;
+
+    if (n > 0) {
+        buf[n] = '\0';
+        if (sscanf(buf, "%llu %llu", &run, &wait) == 2)
+            return (long long)(run + wait);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void server_adapt_batching(int load_pct)
+{
+    int mark = server.cfg.output_batch_load, max = server.cfg.output_batch_us;
+    int min = max / SERVER_BATCH_RANGE > 0 ? max / SERVER_BATCH_RANGE : max;
+
+    server.load_pct = load_pct;
+    if (max == 0) {
+        server.batch_engaged = 0;
+    } else if (mark == 0) {
+        server.batch_engaged = 1;
+        server.batch_window_us = max;
+    } else if (load_pct >= mark) {
+        server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;
+        server.batch_engaged = 1;
+        server.load_low_since_ms = 0;
+    } else if (server.batch_engaged) {
+        server.batch_window_us /= 2;
+        if (load_pct >= mark / 2)
+            server.load_low_since_ms = 0;
+        else if (server.load_low_since_ms == 0)
+            server.load_low_since_ms = server.now_ms;
+        else if (server.now_ms - server.load_low_since_ms >= 1000)
+            server.batch_engaged = 0;
+    }
+    if (server.batch_window_us > max)
+        server.batch_window_us = max;
+    if (server.batch_window_us < min)
+        server.batch_window_us = min;
+}
+
+/* Samples how busy the loop was since the last cron tick and adapts batching to it. */
+static void server_update_load(void)
+{
+    long long busy = server_busy_ns();
+    long long span_us = server.now_us - server.load_sample_us;
+
+    if (span_us <= 0)
+        return;
+    int pct = (int)((busy - server.load_busy_ns) / 10 / span_us);
+    server.load_busy_ns = busy;
+    server.load_sample_us = server.now_us;
+    server_adapt_batching(pct);
+}
+
 static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
     static long long last_clients_ms;
     struct client *c, *next;
 
     server_update_time();
+    server_update_load();
     if (server.now_ms - last_clients_ms < 1000)
         return;
     last_clients_ms = server.now_ms;
@@ -444,6 +510,7 @@ static void server_apply_reload(struct config *fresh)
     cur->pubsub_soft_limit = fresh->pubsub_soft_limit;
     cur->pubsub_soft_seconds = fresh->pubsub_soft_seconds;
     cur->output_batch_us = fresh->output_batch_us;
+    cur->output_batch_load = fresh->output_batch_load;
     take_string(&cur->requirepass, &fresh->requirepass);
     cur->protected_mode = fresh->protected_mode;
     /* Swap the users: clients are re-pointed at the new ones before the old are freed. */
@@ -519,7 +586,18 @@ int server_init_loop(struct config *cfg, const char *config_path)
     TAILQ_INIT(&server.batching);
     server_update_time();
     server.start_ms = server.now_ms;
-    server.base = event_base_new();
+    server.load_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    server.load_busy_ns = server_busy_ns();
+    server.load_sample_us = server.now_us;
+    server.batch_engaged = server.cfg.output_batch_us > 0 && server.cfg.output_batch_load == 0;
+    server.batch_window_us = server.cfg.output_batch_us;
+    /* Precise timers (timerfd) so the batch window is microseconds, not a rounded-up ms. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg != NULL) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        server.base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (server.base == NULL) {
         log_warning("Cannot create the event base");
         return -1;
@@ -607,6 +685,8 @@ void server_cleanup(void)
         event_free(server.flush_ev);
     if (server.batch_ev)
         event_free(server.batch_ev);
+    if (server.load_fd >= 0)
+        close(server.load_fd);
     if (server.cron_ev)
         event_free(server.cron_ev);
     metrics_stop();

@@ -18,8 +18,9 @@ struct stats {
     long long commands_processed;
     long long net_input_bytes;
     long long net_output_bytes;
-    long long publishes;  /* PUBLISH and SPUBLISH commands */
-    long long deliveries; /* frames queued to subscribers */
+    long long publishes;     /* PUBLISH and SPUBLISH commands */
+    long long deliveries;    /* frames queued to subscribers */
+    long long output_writes; /* write system calls that sent output (plain sockets) */
     long long output_limit_disconnections;
     long long query_limit_disconnections;
     long long protocol_errors;
@@ -46,11 +47,19 @@ struct server {
     struct client_list batching; /* subscribers whose output waits for the batch timer */
     struct event *flush_ev;
     int flush_scheduled;
+    unsigned passes; /* flush passes run, wrapping */
     struct event *cron_ev;
     struct event *drain_ev; /* while stopping: waits for queued output */
     struct event *batch_ev; /* moves the batching list to pending when its window ends */
     int batch_armed;
-    struct event *resume_ev; /* re-enables accept after descriptor exhaustion */
+    int batch_engaged;           /* the loop is busy enough that subscriber output is batched */
+    int batch_window_us;         /* the current window, adapted to the load */
+    int load_pct;                /* share of the last cron interval the loop was busy */
+    int load_fd;                 /* /proc/thread-self/schedstat, -1 if unreadable */
+    long long load_busy_ns;      /* its running + runnable time at the last sample */
+    long long load_sample_us;    /* when that sample was taken */
+    long long load_low_since_ms; /* load below half the engage mark since; 0 when not */
+    struct event *resume_ev;     /* re-enables accept after descriptor exhaustion */
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];
     int nlisteners;
@@ -85,6 +94,13 @@ void server_schedule_flush(void);
 
 /* Holds a subscriber's output until the batch window ends (see client_deliver). */
 void server_batch_client(struct client *c);
+
+/* Adaptive batching, run by the cron with the share of the last interval (percent) the loop
+ * was busy. Batching engages at [server] output_batch_load percent; while engaged the window
+ * doubles each interval the loop stays that busy (up to output_batch_us) and halves each one it
+ * is not (down to an eighth of it), settling on the shortest window that keeps up with the
+ * load; it lets go after a second below half the mark. */
+void server_adapt_batching(int load_pct);
 
 /* Refreshes server.now_ms. */
 void server_update_time(void);

@@ -160,7 +160,7 @@ END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 36);
+    ck_assert_uint_eq(config_key_count(), 37);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);

@@ -38,6 +38,7 @@ static void world_up(long long hard_limit)
     memset(&server, 0, sizeof(server));
     config_init(&cfg);
     cfg.output_batch_us = test_batch_us;
+    cfg.output_batch_load = 0; /* batching always engaged when a window is set */
     if (hard_limit >= 0) {
         cfg.pubsub_hard_limit = hard_limit;
         cfg.pubsub_soft_limit = 0;

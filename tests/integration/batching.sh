@@ -1,0 +1,138 @@
+#!/bin/bash
+# Adaptive output batching of a real evbrokerd: an idle server does not batch; with batching
+# forced on (output_batch_load = 0) a subscriber getting a stream of messages receives them
+# in few writes, all in order, none later than the window allows; a reload turns it off.
+# Prints "ok batching/NAME" or "FAIL batching/NAME: why" per check.
+set -u
+
+SUITE=batching
+. "$(dirname "$0")/itest-lib.bash"
+
+read -r port < <(free_port 1)
+write_conf() {
+    cat >"$dir/evbrokerd.conf" <<EOF
+[server]
+bind = 127.0.0.1
+port = $port
+output_batch_us = $1
+output_batch_load = $2
+[log]
+target = $dir/daemon.log
+EOF
+}
+
+# info FIELD: the value of one INFO pubsub field.
+info() {
+    timeout 5 redis-cli -p "$port" INFO pubsub | tr -d '\r' | sed -n "s/^$1://p"
+}
+
+write_conf 2000 90
+"$EVBROKERD" -c "$dir/evbrokerd.conf" >"$dir/stderr.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+if ! wait_port "$port"; then
+    echo "FAIL batching/start: the daemon did not answer on port $port"
+    cat "$dir/stderr.log" "$dir/daemon.log" 2>/dev/null | head -20 | sed 's/^/    /'
+    exit 1
+fi
+sleep 0.3 # a few cron samples of an idle loop
+check idle_does_not_batch "output_batching=$(info output_batching) busy=$(info event_loop_busy_pct)" \
+    test "$(info output_batching)" = 0 -a "$(info event_loop_busy_pct)" -lt 90
+
+# Forced on with a 100 ms window: 200 publishes, each waiting for its reply, reach a raw
+# subscriber in order, in far fewer writes than messages, none held much past the window
+# (the subscriber is read between publishes, so a message that waited is seen).
+write_conf 100000 0
+kill -HUP "$daemon"
+sleep 0.3
+check reload_engages "output_batching=$(info output_batching) window=$(info output_batch_window_us)" \
+    test "$(info output_batching)" = 1 -a "$(info output_batch_window_us)" = 100000
+
+timeout 60 python3 - "$port" >"$dir/py.out" 2>"$dir/py.err" <<'PYEOF'
+import socket, sys, time
+
+port = int(sys.argv[1])
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+def info_field(name):
+    s = conn()
+    s.sendall(b"INFO pubsub\r\n")
+    data = b""
+    while not data.endswith(b"\r\n") or data.count(b"\r\n") < 2 or len(data) < int(data[1:data.index(b"\r\n")]) + 5:
+        data += s.recv(65536)
+    s.close()
+    for line in data.decode().split("\r\n"):
+        if line.startswith(name + ":"):
+            return int(line.split(":")[1])
+    return -1
+
+sub = conn()
+sub.sendall(b"SUBSCRIBE stream\r\n")
+want = b"*3\r\n$9\r\nsubscribe\r\n$6\r\nstream\r\n:1\r\n"
+got = b""
+while len(got) < len(want):
+    got += sub.recv(4096)
+assert got == want, got
+
+pub = conn()
+writes0 = info_field("output_writes")
+n = 200
+flen = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nstream\r\n$4\r\nm000\r\n")
+sent_at, data, worst = [], b"", 0.0
+sub.setblocking(False)
+
+def drain():
+    """Reads what the subscriber has; notes how long the oldest new message waited."""
+    global data, worst
+    while True:
+        try:
+            chunk = sub.recv(1 << 20)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        first = len(data) // flen
+        worst = max(worst, time.monotonic() - sent_at[first])
+        data += chunk
+
+for i in range(n):
+    body = b"m%03d" % i
+    pub.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$6\r\nstream\r\n$4\r\n" + body + b"\r\n")
+    sent_at.append(time.monotonic())
+    r = b""
+    while not r.endswith(b"\r\n"):
+        r += pub.recv(64)
+    assert r == b":1\r\n", r
+    time.sleep(0.001)
+    drain()
+deadline = time.monotonic() + 5
+while len(data) < n * flen and time.monotonic() < deadline:
+    time.sleep(0.005)
+    drain()
+writes = info_field("output_writes") - writes0
+
+frame = lambda i: b"*3\r\n$7\r\nmessage\r\n$6\r\nstream\r\n$4\r\nm%03d\r\n" % i
+expect = b"".join(frame(i) for i in range(n))
+print("writes=%d worst_wait_ms=%.1f" % (writes, worst * 1000))
+ok = data == expect
+print("in_order" if ok else "MISMATCH")
+# 200 replies to the publisher plus the subscriber's writes (one per window, about 3 here),
+# against 400 without batching; the INFO connections themselves add a few.
+print("few_writes" if writes <= n + 40 else "many_writes")
+print("bounded_wait" if worst < 0.4 else "slow")
+PYEOF
+out=$(cat "$dir/py.out")
+[ -n "${ITEST_VERBOSE:-}" ] && echo "    $out" | head -1
+check stream_in_order "$(head -c 300 "$dir/py.out") $(tail -3 "$dir/py.err")" grep -qx in_order "$dir/py.out"
+check stream_in_few_writes "$out" grep -qx few_writes "$dir/py.out"
+check wait_bounded_by_window "$out" grep -qx bounded_wait "$dir/py.out"
+
+write_conf 0 0
+kill -HUP "$daemon"
+sleep 0.3
+check reload_disables "output_batching=$(info output_batching)" test "$(info output_batching)" = 0
+
+[ "$failures" -eq 0 ]

@@ -1,0 +1,119 @@
+/* Unit tests for the server's adaptive batching controller: when it engages, how the window
+ * follows the load, and when it lets go. */
+#include <string.h>
+
+#include "config.h"
+#include "server.h"
+#include "unit.h"
+
+/* A server state with only what the controller reads: the two keys and the clock. */
+static void controller_up(int batch_us, int load_mark)
+{
+    memset(&server, 0, sizeof(server));
+    config_init(&server.cfg);
+    server.cfg.output_batch_us = batch_us;
+    server.cfg.output_batch_load = load_mark;
+    server.now_ms = 1000000;
+}
+
+static void controller_down(void)
+{
+    config_free(&server.cfg);
+}
+
+START_TEST(light_load_never_engages)
+{
+    controller_up(2000, 90);
+    for (int i = 0; i < 50; i++) {
+        server_adapt_batching(89);
+        ck_assert_int_eq(server.batch_engaged, 0);
+    }
+    ck_assert_int_eq(server.load_pct, 89);
+}
+END_TEST
+
+START_TEST(saturation_engages_with_the_shortest_window_then_doubles_to_the_limit)
+{
+    static const int want[] = {250, 500, 1000, 2000, 2000, 2000};
+    controller_up(2000, 90);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        server_adapt_batching(95);
+        ck_assert_int_eq(server.batch_engaged, 1);
+        ck_assert_int_eq(server.batch_window_us, want[i]);
+    }
+}
+END_TEST
+
+START_TEST(lighter_load_shrinks_the_window_and_a_quiet_second_lets_go)
+{
+    controller_up(2000, 90);
+    for (int i = 0; i < 4; i++)
+        server_adapt_batching(100);
+    ck_assert_int_eq(server.batch_window_us, 2000);
+    /* Below the mark but above half of it: shorter windows, still engaged however long. */
+    server_adapt_batching(60);
+    ck_assert_int_eq(server.batch_window_us, 1000);
+    for (int i = 0; i < 30; i++) {
+        server.now_ms += 100;
+        server_adapt_batching(60);
+    }
+    ck_assert_int_eq(server.batch_engaged, 1);
+    ck_assert_int_eq(server.batch_window_us, 250); /* never below an eighth */
+    /* Under half the mark: engaged for a second more, in case the load comes back. */
+    server_adapt_batching(10);
+    server.now_ms += 900;
+    server_adapt_batching(10);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    server.now_ms += 200;
+    server_adapt_batching(10);
+    ck_assert_int_eq(server.batch_engaged, 0);
+    /* Back at the mark: starts over from the shortest window. */
+    server_adapt_batching(90);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    ck_assert_int_eq(server.batch_window_us, 250);
+}
+END_TEST
+
+START_TEST(a_busy_interval_between_quiet_ones_restarts_the_quiet_second)
+{
+    controller_up(2000, 90);
+    server_adapt_batching(95);
+    server_adapt_batching(10);
+    server.now_ms += 800;
+    server_adapt_batching(95);
+    server.now_ms += 800;
+    server_adapt_batching(10);
+    server.now_ms += 800;
+    server_adapt_batching(10);
+    ck_assert_int_eq(server.batch_engaged, 1);
+}
+END_TEST
+
+START_TEST(zero_window_disables_and_zero_mark_always_batches)
+{
+    controller_up(0, 90);
+    server_adapt_batching(100);
+    ck_assert_int_eq(server.batch_engaged, 0);
+    controller_down();
+    controller_up(3000, 0);
+    server_adapt_batching(0);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    ck_assert_int_eq(server.batch_window_us, 3000);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+    Suite *s = suite_create("server");
+    TCase *tc = tcase_create("adaptive batching");
+    tcase_add_checked_fixture(tc, NULL, controller_down);
+    tcase_add_test(tc, light_load_never_engages);
+    tcase_add_test(tc, saturation_engages_with_the_shortest_window_then_doubles_to_the_limit);
+    tcase_add_test(tc, lighter_load_shrinks_the_window_and_a_quiet_second_lets_go);
+    tcase_add_test(tc, a_busy_interval_between_quiet_ones_restarts_the_quiet_second);
+    tcase_add_test(tc, zero_window_disables_and_zero_mark_always_batches);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(server_suite)
