@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "command.h"
-#include "dict.h"
 #include "log.h"
 #include "msg.h"
 #include "pubsub.h"
@@ -535,7 +534,7 @@ static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 
 size_t client_sub_count(const struct client *c, enum pubsub_kind kind)
 {
-    return c->subs[kind] ? dict_size(c->subs[kind]) : 0;
+    return pubsub_client_count(c, kind);
 }
 
 int client_auth_required(const struct client *c)

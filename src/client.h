@@ -14,6 +14,7 @@ struct command;
 struct config_user;
 struct dict;
 struct msg;
+struct subscription;
 
 #define CLIENT_F_PUBSUB (1u << 0)            /* has a subscription (RESP2 context rule) */
 #define CLIENT_F_CLOSE_AFTER_REPLY (1u << 1) /* stop reading, close once output is sent */
@@ -29,9 +30,19 @@ struct msg;
 #define CLIENT_F_BATCHING (1u << 11)    /* on server.batching: output waits for the window */
 #define CLIENT_F_TLS (1u << 12)         /* I/O through bev (OpenSSL), not read_ev/write_ev */
 #define CLIENT_F_TLS_OPEN (1u << 13)    /* the TLS handshake is done */
+/* subs[kind] is a map, not a list (bits 14 to 16, one per enum pubsub_kind). */
+#define CLIENT_F_SUBS_MAP(kind) (1u << (14 + (unsigned)(kind)))
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
+
+/* A client's subscriptions of one kind, kept by pubsub.c: a list threaded through the
+ * subscription records while short (NULL when empty), a map (name -> record) when
+ * CLIENT_F_SUBS_MAP(kind) is set. */
+union client_subs {
+    struct subscription *list;
+    struct dict *map;
+};
 
 struct client {
     uint64_t id;
@@ -57,7 +68,7 @@ struct client {
     const struct command *cmd;
     const char *last_cmd; /* full name of the last command, for CLIENT LIST */
 
-    struct dict *subs[3]; /* enum pubsub_kind -> (name -> struct subscription); lazy */
+    union client_subs subs[3]; /* by enum pubsub_kind */
 
     const struct config_user *user; /* NULL = the default user */
     char *user_name;                /* NULL = default; survives reloads that move users */
