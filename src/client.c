@@ -6,6 +6,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "command.h"
@@ -62,8 +64,62 @@ static inline size_t client_queued(const struct client *c)
     return n;
 }
 
+/* Keeps an IP peer's address packed; anything else is left unknown (family 0). */
+static void client_peer_set(struct client_peer *p, const struct sockaddr *sa)
+{
+    memset(p, 0, sizeof(*p));
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        p->family = AF_INET;
+        p->port = ntohs(sin->sin_port);
+        memcpy(p->ip, &sin->sin_addr, sizeof(sin->sin_addr));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        p->family = AF_INET6;
+        p->port = ntohs(sin6->sin6_port);
+        memcpy(p->ip, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+    }
+}
+
+/* The local name stays readable until the fd is closed (also after the peer reset it), and
+ * the fd lives as long as the client. */
+void client_laddr(const struct client *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0) {
+        snprintf(buf, len, "?:0");
+        return;
+    }
+    util_format_sockaddr((struct sockaddr *)&ss, sl, buf, len);
+}
+
+/* A unix client's address is the socket path, as its local name is (Redis shows both). */
+void client_addr(const struct client *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (c->peer.family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(c->peer.port);
+        memcpy(&sin->sin_addr, c->peer.ip, sizeof(sin->sin_addr));
+    } else if (c->peer.family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(c->peer.port);
+        memcpy(&sin6->sin6_addr, c->peer.ip, sizeof(sin6->sin6_addr));
+    } else {
+        client_laddr(c, buf, len);
+        return;
+    }
+    util_format_sockaddr((struct sockaddr *)&ss, sizeof(ss), buf, len);
+}
+
 /* What both kinds of connection share: the struct, registered in server.clients. */
-static struct client *client_new(int fd, unsigned flags, const char *addr, const char *laddr)
+static struct client *client_new(int fd, unsigned flags, const struct sockaddr *peer)
 {
     struct client *c = xcalloc(1, sizeof(*c));
 
@@ -74,8 +130,7 @@ static struct client *client_new(int fd, unsigned flags, const char *addr, const
     c->out = evbuffer_new();
     c->reply = c->out;
     resp_parser_init(&c->parser);
-    snprintf(c->addr, sizeof(c->addr), "%s", addr);
-    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    client_peer_set(&c->peer, peer);
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
     c->ctime_ms = c->last_ms = server.now_ms;
@@ -85,9 +140,9 @@ static struct client *client_new(int fd, unsigned flags, const char *addr, const
     return c;
 }
 
-struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
+struct client *client_create(int fd, int is_unix, const struct sockaddr *peer)
 {
-    struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, addr, laddr);
+    struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, peer);
 
     c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
     c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
@@ -98,14 +153,14 @@ struct client *client_create(int fd, int is_unix, const char *addr, const char *
 /* The bufferevent owns the SSL, which owns the fd (BEV_OPT_CLOSE_ON_FREE): client_free closes
  * nothing itself. Callbacks are deferred to the loop, so none runs inside client_write (which
  * hands output to OpenSSL at once) or inside another client's fan-out. */
-struct client *client_create_tls(int fd, const char *addr, const char *laddr)
+struct client *client_create_tls(int fd, const struct sockaddr *peer)
 {
     SSL *ssl = tls_new_ssl();
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(server.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     EVB_ASSERT(bev != NULL); /* fails only when out of memory */
-    struct client *c = client_new(fd, CLIENT_F_TLS, addr, laddr);
+    struct client *c = client_new(fd, CLIENT_F_TLS, peer);
 
     c->bev = bev;
     /* A peer that closes TCP without close_notify has just gone, as on a plain socket. */
@@ -151,8 +206,11 @@ void client_close_async(struct client *c, const char *why)
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     c->flags |= CLIENT_F_CLOSE_ASAP;
-    if (why)
-        log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
+    if (why) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
+        log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, addr, why);
+    }
     if (c->bev) {
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     } else {
@@ -251,10 +309,12 @@ static void client_check_output_limits(struct client *c, size_t len)
         c->soft_limit_since_ms = 0;
     }
     if (drop) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
         log_ratelimited(LOG_LEVEL_WARNING,
                         "Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of "
                         "output buffer limits (omem=%zu)",
-                        (unsigned long long)c->id, c->addr, len);
+                        (unsigned long long)c->id, addr, len);
         server.stats.output_limit_disconnections++;
         client_close_async(c, NULL);
     }
@@ -420,17 +480,21 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             c->argvlen = NULL;
             resp_parser_next(&c->parser);
         } else if (st == RESP_ERROR) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
             reply_error(c->out, resp_parser_error(&c->parser));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
-                            resp_parser_error(&c->parser), (unsigned long long)c->id, c->addr);
+                            resp_parser_error(&c->parser), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
         } else if ((long long)resp_parser_pending(&c->parser) >
                    server.cfg.client_query_buffer_limit) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             log_ratelimited(LOG_LEVEL_WARNING,
                             "Closing client that reached max query buffer length: id=%llu "
                             "addr=%s qbuf=%zu",
-                            (unsigned long long)c->id, c->addr, resp_parser_pending(&c->parser));
+                            (unsigned long long)c->id, addr, resp_parser_pending(&c->parser));
             server.stats.query_limit_disconnections++;
             client_close_async(c, NULL);
         }
@@ -506,9 +570,11 @@ static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
     unsigned long err, e;
 
     if (what & BEV_EVENT_CONNECTED) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
         c->flags |= CLIENT_F_TLS_OPEN;
         log_debug("Client id=%llu addr=%s: %s handshake done, cipher %s", (unsigned long long)c->id,
-                  c->addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+                  addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
         return;
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
@@ -582,6 +648,9 @@ void client_describe(const struct client *c, struct evbuffer *out)
     size_t qbuf = resp_parser_pending(&c->parser);
     size_t pmem = resp_parser_memory(&c->parser);
     size_t argv_mem = 0;
+    char addr[CLIENT_ADDR_LEN], laddr[CLIENT_ADDR_LEN];
+    client_addr(c, addr, sizeof(addr));
+    client_laddr(c, laddr, sizeof(laddr));
     for (int i = 0; c->argv && i < c->argc; i++)
         argv_mem += c->argvlen[i] + 1;
     int reading =
@@ -592,7 +661,7 @@ void client_describe(const struct client *c, struct evbuffer *out)
         "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 rbs=0 "
         "rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s redir=-1 resp=%d "
         "lib-name=%s lib-ver=%s",
-        (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
+        (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
         (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
         client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
         client_sub_count(c, PUBSUB_SHARD), qbuf, pmem > qbuf ? pmem - qbuf : 0, argv_mem, oll, omem,
@@ -608,7 +677,9 @@ void client_cron(struct client *c)
     int timeout = server.cfg.timeout;
 
     if (timeout > 0 && !(c->flags & CLIENT_F_PUBSUB) && idle > timeout * 1000LL) {
-        log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, c->addr);
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
+        log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, addr);
         client_close_async(c, NULL);
         return;
     }

@@ -11,6 +11,7 @@
 #include "resp.h"
 
 struct command;
+struct sockaddr;
 struct config_user;
 struct dict;
 struct msg;
@@ -35,6 +36,17 @@ struct subscription;
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
+
+/* A TCP peer's address, packed (the formatted text would cost more than the rest of an idle
+ * client); CLIENT LIST, CLIENT KILL and logs format it when they need it. */
+struct client_peer {
+    uint8_t family; /* AF_INET, AF_INET6, or 0: none (unix clients go by the socket's name) */
+    uint16_t port;
+    uint8_t ip[16];
+};
+
+/* Room for a formatted address: an IPv6 one with its port, or a unix socket path and ":0". */
+#define CLIENT_ADDR_LEN 128
 
 /* A client's subscriptions of one kind, kept by pubsub.c: a list threaded through the
  * subscription records while short (NULL when empty), a map (name -> record) when
@@ -75,8 +87,7 @@ struct client {
     char *name;
     char *lib_name;
     char *lib_ver;
-    char addr[128];
-    char laddr[128];
+    struct client_peer peer;
     long long ctime_ms;
     long long last_ms;
     long long soft_limit_since_ms; /* 0 when under the soft output limit */
@@ -88,13 +99,18 @@ struct client {
     TAILQ_ENTRY(client) batching_link;
 };
 
-/* Takes ownership of a connected, non-blocking socket and starts reading from it.
- * Returns the client, registered in server.clients. */
-struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr);
+/* Takes ownership of a connected, non-blocking socket and starts reading from it; peer (borrowed,
+ * NULL for unix clients) is kept packed. Returns the client, registered in server.clients. */
+struct client *client_create(int fd, int is_unix, const struct sockaddr *peer);
 
 /* Takes ownership of a socket accepted on the TLS listener: the handshake runs on an OpenSSL
  * bufferevent (tls.h's context), then the client works like any other. */
-struct client *client_create_tls(int fd, const char *addr, const char *laddr);
+struct client *client_create_tls(int fd, const struct sockaddr *peer);
+
+/* Formats the client's address as CLIENT LIST's addr= shows it into buf (CLIENT_ADDR_LEN). */
+void client_addr(const struct client *c, char *buf, size_t len);
+/* Formats the local end as laddr= shows it, from the socket (so not stored per client). */
+void client_laddr(const struct client *c, char *buf, size_t len);
 
 /* Sends text (a complete RESP error line, borrowed) and closes the client once it is out;
  * how a TLS connection is refused, since nothing can be said before its handshake. */

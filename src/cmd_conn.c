@@ -317,6 +317,18 @@ void cmd_client_list(struct client *c)
 }
 
 /* Closes a client for CLIENT KILL: itself after this reply, any other at once. */
+/* Whether o's address (local: its laddr) is text; formatted here, clients keep no text. */
+static int addr_matches(const struct client *o, int local, const char *text)
+{
+    char buf[CLIENT_ADDR_LEN];
+
+    if (local)
+        client_laddr(o, buf, sizeof(buf));
+    else
+        client_addr(o, buf, sizeof(buf));
+    return strcmp(buf, text) == 0;
+}
+
 static void kill_client(struct client *self, struct client *victim)
 {
     if (victim == self)
@@ -331,7 +343,7 @@ void cmd_client_kill(struct client *c)
 
     if (c->argc == 3) { /* old form: CLIENT KILL addr:port */
         TAILQ_FOREACH(o, &server.clients, all_link)
-        if (strcmp(o->addr, c->argv[2]) == 0 && !(o->flags & CLIENT_F_CLOSE_ASAP)) {
+        if (addr_matches(o, 0, c->argv[2]) && !(o->flags & CLIENT_F_CLOSE_ASAP)) {
             kill_client(c, o);
             reply_simple(c->reply, "OK");
             return;
@@ -388,8 +400,8 @@ void cmd_client_kill(struct client *c)
     {
         if (o->flags & CLIENT_F_CLOSE_ASAP)
             continue;
-        if ((id && o->id != (uint64_t)id) || (addr && strcmp(o->addr, addr) != 0) ||
-            (laddr && strcmp(o->laddr, laddr) != 0) || (type && client_is_type(o, type) != 1) ||
+        if ((id && o->id != (uint64_t)id) || (addr && !addr_matches(o, 0, addr)) ||
+            (laddr && !addr_matches(o, 1, laddr)) || (type && client_is_type(o, type) != 1) ||
             (user && strcmp(o->user_name ? o->user_name : "default", user) != 0) ||
             (skipme && o == c))
             continue;

@@ -93,23 +93,6 @@ static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Formats "ip:port" the way Redis's CLIENT LIST does (IPv6 without brackets). */
-static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-        port = ntohs(sin->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(sin6->sin6_port);
-    }
-    snprintf(buf, len, "%s:%d", ip, port);
-}
-
 /* Re-enables accepting after a pause for descriptor exhaustion. */
 static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -186,13 +169,7 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
             server_reject(fd, SERVER_DENIED_TEXT);
             continue;
         }
-        char addr[128], laddr[128];
-        if (l->is_unix) {
-            snprintf(addr, sizeof(addr), "%s:0", l->addr);
-            snprintf(laddr, sizeof(laddr), "%s:0", l->addr);
-        } else {
-            struct sockaddr_storage ls;
-            socklen_t lsl = sizeof(ls);
+        if (!l->is_unix) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             if (server.cfg.tcp_keepalive > 0) {
@@ -202,15 +179,14 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
                 setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
             }
-            format_sockaddr(&ss, addr, sizeof(addr));
-            getsockname(fd, (struct sockaddr *)&ls, &lsl);
-            format_sockaddr(&ls, laddr, sizeof(laddr));
         }
+        /* A unix client's address is its socket's name, read when it is shown. */
+        const struct sockaddr *peer = l->is_unix ? NULL : (const struct sockaddr *)&ss;
         if (!l->is_tls) {
-            client_create(fd, l->is_unix, addr, laddr);
+            client_create(fd, l->is_unix, peer);
             continue;
         }
-        struct client *c = client_create_tls(fd, addr, laddr);
+        struct client *c = client_create_tls(fd, peer);
         if (denied) {
             /* The explanation goes out over TLS once the handshake is done, as in Redis. */
             client_refuse(c, SERVER_DENIED_TEXT);
@@ -397,8 +373,10 @@ static void server_recheck_clients(void)
         if (c->flags & CLIENT_F_CLOSE_ASAP)
             continue;
         if (acl_recheck_client(c, &server.cfg) < 0) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             log_notice("Disconnecting client id=%llu addr=%s user=%s: access revoked by reload",
-                       (unsigned long long)c->id, c->addr, c->user_name ? c->user_name : "default");
+                       (unsigned long long)c->id, addr, c->user_name ? c->user_name : "default");
             c->user = NULL; /* its old user is about to be freed */
             client_close_async(c, NULL);
         }

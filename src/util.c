@@ -6,6 +6,7 @@
 #define EVB_FALLTHROUGH __attribute__((fallthrough))
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,4 +277,29 @@ int util_sockaddr_is_loopback(const struct sockaddr *sa)
         return IN6_IS_ADDR_LOOPBACK(a) || memcmp(a->s6_addr, mapped, 16) == 0;
     }
     return sa->sa_family == AF_UNIX;
+}
+
+void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+        port = ntohs(sin->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(sin6->sin6_port);
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t max = salen > off ? salen - off : 0;
+        if (max > sizeof(sun->sun_path))
+            max = sizeof(sun->sun_path);
+        snprintf(buf, len, "%.*s:0", (int)strnlen(sun->sun_path, max), sun->sun_path);
+        return;
+    }
+    snprintf(buf, len, "%s:%d", ip, port);
 }
