@@ -31,6 +31,14 @@
 /* One read lands here; only bytes the parser must keep (a partial command) are copied. */
 static char client_readbuf[64 * 1024];
 
+/* Input is parsed here unless the client holds a parser of its own: one left mid-request at
+ * the end of a read (client_process_input moves the state into it), kept until the client
+ * idles. So a client whose requests arrive whole never holds a parser, and idle
+ * connections cost no parser memory at all. Busy while its command runs: input processed
+ * meanwhile (a resumed client) gets a parser of its own. */
+static struct resp_parser client_shared_parser;
+static int client_shared_busy;
+
 /* A connection is not written more than this per pass, so one fast reader of a big
  * backlog cannot starve the others. */
 #define CLIENT_MAX_WRITE_PER_PASS (1024 * 1024)
@@ -40,7 +48,7 @@ static char client_readbuf[64 * 1024];
 #define CLIENT_RESUME_OUTPUT (256 * 1024)
 /* A subscriber held for batching is written at once when this much is queued. */
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
-/* Idle this long, a client gives its parser buffers back. */
+/* Idle this long, a client gives its parser back. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 /* A TLS connection stops reading from its socket while this much decrypted input waits. */
 #define CLIENT_TLS_INPUT_HIGH (256 * 1024)
@@ -129,7 +137,6 @@ static struct client *client_new(int fd, unsigned flags, const struct sockaddr *
     c->resp = 2;
     c->out = evbuffer_new();
     c->reply = c->out;
-    resp_parser_init(&c->parser);
     client_peer_set(&c->peer, peer);
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
@@ -251,13 +258,21 @@ void client_free(struct client *c)
         close(c->fd);
     }
     evbuffer_free(c->out); /* releases shared frames still queued */
-    resp_parser_free(&c->parser);
+    if (c->parser) {
+        resp_parser_free(c->parser);
+        free(c->parser);
+    }
     free(c->stash);
     free(c->user_name);
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
     free(c);
+}
+
+size_t client_input_pending(const struct client *c)
+{
+    return c->parser ? resp_parser_pending(c->parser) : 0;
 }
 
 size_t client_output_len(const struct client *c)
@@ -454,10 +469,39 @@ static void client_resume_reading(struct client *c)
         client_tls_drain(c);
 }
 
+/* The parser for c's next bytes: its own, or the shared one when that is free. */
+static struct resp_parser *client_parser_take(struct client *c)
+{
+    if (c->parser)
+        return c->parser;
+    if (!client_shared_busy) {
+        client_shared_busy = 1;
+        return &client_shared_parser;
+    }
+    c->parser = xmalloc(sizeof(*c->parser));
+    resp_parser_init(c->parser);
+    return c->parser;
+}
+
+/* Ends a use of the shared parser: a request left in progress (or an error) moves into a
+ * parser of c's own, so the shared one is empty for the next client. */
+static void client_parser_release(struct client *c, struct resp_parser *p)
+{
+    if (p != &client_shared_parser)
+        return;
+    client_shared_busy = 0;
+    if (resp_parser_idle(p))
+        return;
+    EVB_ASSERT(c->parser == NULL); /* a client's input is never processed re-entrantly */
+    c->parser = xmalloc(sizeof(*c->parser));
+    resp_parser_move(c->parser, p);
+}
+
 /* Feeds bytes to the parser and runs each complete command, in order. */
 static void client_process_input(struct client *c, const char *buf, size_t len)
 {
     struct resp_limits lim;
+    struct resp_parser *p = client_parser_take(c);
 
     while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
         size_t used = 0;
@@ -467,38 +511,38 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
         }
         lim.max_bulk_len = server.cfg.proto_max_bulk_len;
         lim.unauthenticated = client_auth_required(c);
-        enum resp_status st = resp_parser_feed(&c->parser, &lim, buf, len, &used);
+        enum resp_status st = resp_parser_feed(p, &lim, buf, len, &used);
         buf += used;
         len -= used;
         if (st == RESP_COMMAND) {
-            c->argc = c->parser.argc;
-            c->argv = c->parser.argv;
-            c->argvlen = c->parser.argvlen;
+            c->argc = p->argc;
+            c->argv = p->argv;
+            c->argvlen = p->argvlen;
             command_dispatch(c);
             c->argc = 0;
             c->argv = NULL;
             c->argvlen = NULL;
-            resp_parser_next(&c->parser);
+            resp_parser_next(p);
         } else if (st == RESP_ERROR) {
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
-            reply_error(c->out, resp_parser_error(&c->parser));
+            reply_error(c->out, resp_parser_error(p));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
-                            resp_parser_error(&c->parser), (unsigned long long)c->id, addr);
+                            resp_parser_error(p), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
-        } else if ((long long)resp_parser_pending(&c->parser) >
-                   server.cfg.client_query_buffer_limit) {
+        } else if ((long long)resp_parser_pending(p) > server.cfg.client_query_buffer_limit) {
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             log_ratelimited(LOG_LEVEL_WARNING,
                             "Closing client that reached max query buffer length: id=%llu "
                             "addr=%s qbuf=%zu",
-                            (unsigned long long)c->id, addr, resp_parser_pending(&c->parser));
+                            (unsigned long long)c->id, addr, resp_parser_pending(p));
             server.stats.query_limit_disconnections++;
             client_close_async(c, NULL);
         }
     }
+    client_parser_release(c, p);
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         client_read_disable(c);
     client_schedule_reply(c);
@@ -612,12 +656,18 @@ int client_auth_required(const struct client *c)
 #define CLIENT_EVBUFFER_OVERHEAD 128
 #define CLIENT_CHAIN_OVERHEAD 64
 
+/* Bytes c's own parser holds, its buffers and itself; 0 while it has none. */
+static size_t client_parser_memory(const struct client *c)
+{
+    return c->parser ? sizeof(*c->parser) + resp_parser_memory(c->parser) : 0;
+}
+
 /* A fair estimate of the bytes one client holds: itself, its events and output buffer, the
  * parser's buffers, stashed input, subscription maps and its strings. */
 static size_t client_memory(const struct client *c, size_t omem, size_t oll)
 {
     size_t n = sizeof(*c) + 2 * event_get_struct_event_size() + CLIENT_EVBUFFER_OVERHEAD + omem +
-               oll * CLIENT_CHAIN_OVERHEAD + resp_parser_memory(&c->parser) + c->stash_len +
+               oll * CLIENT_CHAIN_OVERHEAD + client_parser_memory(c) + c->stash_len +
                pubsub_client_memory(c);
     const char *strs[] = {c->name, c->lib_name, c->lib_ver};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -645,8 +695,8 @@ void client_describe(const struct client *c, struct evbuffer *out)
     size_t oll = evbuffer_get_length(c->out) ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
     if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
         oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
-    size_t qbuf = resp_parser_pending(&c->parser);
-    size_t pmem = resp_parser_memory(&c->parser);
+    size_t qbuf = client_input_pending(c);
+    size_t pmem = c->parser ? resp_parser_memory(c->parser) : 0;
     size_t argv_mem = 0;
     char addr[CLIENT_ADDR_LEN], laddr[CLIENT_ADDR_LEN];
     client_addr(c, addr, sizeof(addr));
@@ -683,6 +733,9 @@ void client_cron(struct client *c)
         client_close_async(c, NULL);
         return;
     }
-    if (idle > CLIENT_SHRINK_IDLE_MS && resp_parser_idle(&c->parser))
-        resp_parser_shrink(&c->parser);
+    if (idle > CLIENT_SHRINK_IDLE_MS && c->parser && resp_parser_idle(c->parser)) {
+        resp_parser_free(c->parser);
+        free(c->parser);
+        c->parser = NULL;
+    }
 }

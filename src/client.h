@@ -68,9 +68,9 @@ struct client {
      * moved into the bufferevent's output by client_write; both count as queued output. */
     struct bufferevent *bev;
     struct evbuffer *out;
-    struct evbuffer *reply; /* where the running command replies: out, or a discard buffer */
-    struct resp_parser parser;
-    char *stash; /* input read but not yet run while reading is paused */
+    struct evbuffer *reply;     /* where the running command replies: out, or a discard buffer */
+    struct resp_parser *parser; /* only while a request is cut across reads; see client.c */
+    char *stash;                /* input read but not yet run while reading is paused */
     size_t stash_len;
 
     /* The command being run, valid during dispatch. */
@@ -142,8 +142,11 @@ int client_auth_required(const struct client *c);
 /* Appends one CLIENT LIST line (without the newline) describing c. */
 void client_describe(const struct client *c, struct evbuffer *out);
 
-/* Frees parser buffers of clients idle long enough, closes timed-out ones. Run by cron. */
+/* Frees the parser of clients idle long enough, closes timed-out ones. Run by cron. */
 void client_cron(struct client *c);
+
+/* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
+size_t client_input_pending(const struct client *c);
 
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);
