@@ -72,6 +72,16 @@ static inline size_t client_queued(const struct client *c)
     return n;
 }
 
+/* One allocation class per idle connection: see struct client. */
+_Static_assert(sizeof(struct client) <= 256, "struct client outgrew its 256-byte size class");
+
+struct client_ext *client_ext(struct client *c)
+{
+    if (c->ext == NULL)
+        c->ext = xcalloc(1, sizeof(*c->ext));
+    return c->ext;
+}
+
 /* Keeps an IP peer's address packed; anything else is left unknown (family 0). */
 static void client_peer_set(struct client_peer *p, const struct sockaddr *sa)
 {
@@ -262,11 +272,14 @@ void client_free(struct client *c)
         resp_parser_free(c->parser);
         free(c->parser);
     }
-    free(c->stash);
-    free(c->user_name);
-    free(c->name);
-    free(c->lib_name);
-    free(c->lib_ver);
+    if (c->ext) {
+        free(c->ext->stash);
+        free(c->ext->user_name);
+        free(c->ext->name);
+        free(c->ext->lib_name);
+        free(c->ext->lib_ver);
+        free(c->ext);
+    }
     free(c);
 }
 
@@ -438,14 +451,15 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
 /* Stops reading and keeps the input not yet run until the output drains. */
 static void client_pause_reading(struct client *c, const char *buf, size_t len)
 {
-    char *stash = xmalloc(c->stash_len + len);
+    struct client_ext *x = client_ext(c);
+    char *stash = xmalloc(x->stash_len + len);
     /* Unrun input from before (resumed but paused again) stays in front. */
-    if (c->stash_len)
-        memcpy(stash, c->stash, c->stash_len);
-    memcpy(stash + c->stash_len, buf, len);
-    free(c->stash);
-    c->stash = stash;
-    c->stash_len += len;
+    if (x->stash_len)
+        memcpy(stash, x->stash, x->stash_len);
+    memcpy(stash + x->stash_len, buf, len);
+    free(x->stash);
+    x->stash = stash;
+    x->stash_len += len;
     c->flags |= CLIENT_F_READ_PAUSED;
     client_read_disable(c);
 }
@@ -453,11 +467,13 @@ static void client_pause_reading(struct client *c, const char *buf, size_t len)
 /* The output drained: read again, running the stashed input first. */
 static void client_resume_reading(struct client *c)
 {
-    char *stash = c->stash;
-    size_t len = c->stash_len;
+    char *stash = c->ext ? c->ext->stash : NULL;
+    size_t len = c->ext ? c->ext->stash_len : 0;
 
-    c->stash = NULL;
-    c->stash_len = 0;
+    if (c->ext) {
+        c->ext->stash = NULL;
+        c->ext->stash_len = 0;
+    }
     c->flags &= ~CLIENT_F_READ_PAUSED;
     if (!(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP)))
         client_read_enable(c);
@@ -662,16 +678,21 @@ static size_t client_parser_memory(const struct client *c)
     return c->parser ? sizeof(*c->parser) + resp_parser_memory(c->parser) : 0;
 }
 
-/* A fair estimate of the bytes one client holds: itself, its events and output buffer, the
- * parser's buffers, stashed input, subscription maps and its strings. */
+/* A fair estimate of the bytes one client holds: itself, the events and output buffer it has
+ * right now, its parser, subscriptions, and its extension with stashed input and strings. */
 static size_t client_memory(const struct client *c, size_t omem, size_t oll)
 {
-    size_t n = sizeof(*c) + 2 * event_get_struct_event_size() + CLIENT_EVBUFFER_OVERHEAD + omem +
-               oll * CLIENT_CHAIN_OVERHEAD + client_parser_memory(c) + c->stash_len +
+    size_t n = sizeof(*c) + omem + oll * CLIENT_CHAIN_OVERHEAD + client_parser_memory(c) +
                pubsub_client_memory(c);
-    const char *strs[] = {c->name, c->lib_name, c->lib_ver};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    n += (size_t)((c->read_ev != NULL) + (c->write_ev != NULL)) * event_get_struct_event_size();
+    if (c->out)
+        n += CLIENT_EVBUFFER_OVERHEAD;
+    if (c->ext) {
+        const char *strs[] = {c->ext->name, c->ext->lib_name, c->ext->lib_ver};
+        n += sizeof(*c->ext) + c->ext->stash_len;
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+            n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    }
     return n;
 }
 
@@ -699,6 +720,9 @@ void client_describe(const struct client *c, struct evbuffer *out)
     size_t pmem = c->parser ? resp_parser_memory(c->parser) : 0;
     size_t argv_mem = 0;
     char addr[CLIENT_ADDR_LEN], laddr[CLIENT_ADDR_LEN];
+    const char *name = c->ext ? c->ext->name : NULL;
+    const char *lib_name = c->ext ? c->ext->lib_name : NULL;
+    const char *lib_ver = c->ext ? c->ext->lib_ver : NULL;
     client_addr(c, addr, sizeof(addr));
     client_laddr(c, laddr, sizeof(laddr));
     for (int i = 0; c->argv && i < c->argc; i++)
@@ -711,14 +735,14 @@ void client_describe(const struct client *c, struct evbuffer *out)
         "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 rbs=0 "
         "rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s redir=-1 resp=%d "
         "lib-name=%s lib-ver=%s",
-        (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
+        (unsigned long long)c->id, addr, laddr, c->fd, name ? name : "",
         (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
         client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
         client_sub_count(c, PUBSUB_SHARD), qbuf, pmem > qbuf ? pmem - qbuf : 0, argv_mem, oll, omem,
         client_memory(c, omem, oll), reading ? "r" : "",
         (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd,
-        c->user_name ? c->user_name : "default", c->resp, c->lib_name ? c->lib_name : "",
-        c->lib_ver ? c->lib_ver : "");
+        client_user_name(c) ? client_user_name(c) : "default", c->resp, lib_name ? lib_name : "",
+        lib_ver ? lib_ver : "");
 }
 
 void client_cron(struct client *c)

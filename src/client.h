@@ -56,12 +56,28 @@ union client_subs {
     struct dict *map;
 };
 
+/* What few clients use: a login, names, input held while reading is paused. Allocated on first
+ * use by client_ext() and kept until the client is freed. */
+struct client_ext {
+    const struct config_user *user; /* NULL = the default user */
+    char *user_name;                /* NULL = default; survives reloads that move users */
+    char *name;
+    char *lib_name;
+    char *lib_ver;
+    char *stash; /* input read but not yet run while reading is paused */
+    size_t stash_len;
+};
+
+/* Every idle connection costs one of these, so it is kept to 256 bytes (a jemalloc size class;
+ * client.c asserts it): rarely used fields live in ext, addresses are packed. */
 struct client {
     uint64_t id;
     int fd;
     unsigned flags;
     int resp; /* 2 or 3 */
     int db;
+    struct client_peer peer;
+    int argc;               /* of the command being run, with argv below */
     struct event *read_ev;  /* plain clients; NULL with TLS */
     struct event *write_ev; /* plain clients; NULL with TLS */
     /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
@@ -70,11 +86,9 @@ struct client {
     struct evbuffer *out;
     struct evbuffer *reply;     /* where the running command replies: out, or a discard buffer */
     struct resp_parser *parser; /* only while a request is cut across reads; see client.c */
-    char *stash;                /* input read but not yet run while reading is paused */
-    size_t stash_len;
+    struct client_ext *ext;     /* NULL until a rarely used field is set */
 
-    /* The command being run, valid during dispatch. */
-    int argc;
+    /* The command being run, valid during dispatch (argc is above). */
     char **argv;
     size_t *argvlen;
     const struct command *cmd;
@@ -82,12 +96,6 @@ struct client {
 
     union client_subs subs[3]; /* by enum pubsub_kind */
 
-    const struct config_user *user; /* NULL = the default user */
-    char *user_name;                /* NULL = default; survives reloads that move users */
-    char *name;
-    char *lib_name;
-    char *lib_ver;
-    struct client_peer peer;
     long long ctime_ms;
     long long last_ms;
     long long soft_limit_since_ms; /* 0 when under the soft output limit */
@@ -98,6 +106,19 @@ struct client {
     TAILQ_ENTRY(client) closing_link;
     TAILQ_ENTRY(client) batching_link;
 };
+
+/* c's extension, allocated (zeroed) on first use. */
+struct client_ext *client_ext(struct client *c);
+
+/* The user c is logged in as (NULL = the default user), and its name (NULL = "default"). */
+static inline const struct config_user *client_user(const struct client *c)
+{
+    return c->ext ? c->ext->user : NULL;
+}
+static inline const char *client_user_name(const struct client *c)
+{
+    return c->ext ? c->ext->user_name : NULL;
+}
 
 /* Takes ownership of a connected, non-blocking socket and starts reading from it; peer (borrowed,
  * NULL for unix clients) is kept packed. Returns the client, registered in server.clients. */

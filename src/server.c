@@ -376,8 +376,10 @@ static void server_recheck_clients(void)
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             log_notice("Disconnecting client id=%llu addr=%s user=%s: access revoked by reload",
-                       (unsigned long long)c->id, addr, c->user_name ? c->user_name : "default");
-            c->user = NULL; /* its old user is about to be freed */
+                       (unsigned long long)c->id, addr,
+                       client_user_name(c) ? client_user_name(c) : "default");
+            if (c->ext)
+                c->ext->user = NULL; /* its old user is about to be freed */
             client_close_async(c, NULL);
         }
     }
