@@ -48,7 +48,8 @@ static int client_shared_busy;
 #define CLIENT_RESUME_OUTPUT (256 * 1024)
 /* A subscriber held for batching is written at once when this much is queued. */
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
-/* Idle this long, a client gives its parser back. */
+/* Idle this long (nothing read, nothing written), a client gives back its parser, output
+ * buffer and write event, as Redis frees an idle client's query buffer. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 /* A TLS connection stops reading from its socket while this much decrypted input waits. */
 #define CLIENT_TLS_INPUT_HIGH (256 * 1024)
@@ -64,9 +65,18 @@ static void client_tls_drain(struct client *c);
 
 /* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
  * sent: the figure output limits, read pausing, the drain and CLIENT LIST go by. */
+/* The output buffer, made when output first comes (and again after cron took an idle client's
+ * away). */
+static inline struct evbuffer *client_out(struct client *c)
+{
+    if (c->out == NULL)
+        c->out = evbuffer_new();
+    return c->out;
+}
+
 static inline size_t client_queued(const struct client *c)
 {
-    size_t n = evbuffer_get_length(c->out);
+    size_t n = c->out ? evbuffer_get_length(c->out) : 0;
     if (c->bev)
         n += evbuffer_get_length(bufferevent_get_output(c->bev));
     return n;
@@ -145,8 +155,6 @@ static struct client *client_new(int fd, unsigned flags, const struct sockaddr *
     c->fd = fd;
     c->flags = flags;
     c->resp = 2;
-    c->out = evbuffer_new();
-    c->reply = c->out;
     client_peer_set(&c->peer, peer);
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
@@ -162,7 +170,6 @@ struct client *client_create(int fd, int is_unix, const struct sockaddr *peer)
     struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, peer);
 
     c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
-    c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
     event_add(c->read_ev, NULL);
     return c;
 }
@@ -213,7 +220,7 @@ static void client_read_enable(struct client *c)
  * CLIENT_F_CLOSE_AFTER_REPLY is set (a TLS client's stays under the read watermark). */
 void client_refuse(struct client *c, const char *text)
 {
-    evbuffer_add(c->out, text, strlen(text));
+    evbuffer_add(client_out(c), text, strlen(text));
     c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
     client_schedule_write(c);
 }
@@ -232,7 +239,8 @@ void client_close_async(struct client *c, const char *why)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     } else {
         event_del(c->read_ev);
-        event_del(c->write_ev);
+        if (c->write_ev)
+            event_del(c->write_ev);
     }
     TAILQ_INSERT_TAIL(&server.closing, c, closing_link);
     server_schedule_flush();
@@ -264,10 +272,12 @@ void client_free(struct client *c)
         client_tls_free(c->bev);
     } else {
         event_free(c->read_ev);
-        event_free(c->write_ev);
+        if (c->write_ev)
+            event_free(c->write_ev);
         close(c->fd);
     }
-    evbuffer_free(c->out); /* releases shared frames still queued */
+    if (c->out)
+        evbuffer_free(c->out); /* releases shared frames still queued */
     if (c->parser) {
         resp_parser_free(c->parser);
         free(c->parser);
@@ -301,7 +311,8 @@ void client_schedule_write(struct client *c)
         TAILQ_REMOVE(&server.batching, c, batching_link);
         c->flags &= ~CLIENT_F_BATCHING;
     }
-    if (evbuffer_get_length(c->out) == 0 && !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
+    if ((c->out == NULL || evbuffer_get_length(c->out) == 0) &&
+        !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
         return;
     c->flags |= CLIENT_F_PENDING_WRITE;
     TAILQ_INSERT_TAIL(&server.pending, c, pending_link);
@@ -352,7 +363,7 @@ void client_deliver(struct client *c, struct msg *m)
 {
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
-    msg_append(c->out, m, c->resp);
+    msg_append(client_out(c), m, c->resp);
     size_t len = client_queued(c);
     const struct config *cfg = &server.cfg;
     if ((cfg->pubsub_soft_limit && len >= (size_t)cfg->pubsub_soft_limit) ||
@@ -381,7 +392,7 @@ void client_deliver(struct client *c, struct msg *m)
  * it is empty. Returns the bytes moved. */
 static size_t client_tls_push(struct client *c)
 {
-    size_t n = evbuffer_get_length(c->out);
+    size_t n = c->out ? evbuffer_get_length(c->out) : 0;
 
     if (n)
         evbuffer_add_buffer(bufferevent_get_output(c->bev), c->out);
@@ -397,7 +408,7 @@ void client_write(struct client *c)
     if (c->bev) {
         written = client_tls_push(c);
     } else {
-        while (evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
+        while (c->out && evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
             int n = evbuffer_write(c->out, c->fd);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -422,6 +433,10 @@ void client_write(struct client *c)
     if (client_queued(c) > 0) {
         if (!(c->flags & CLIENT_F_WRITE_WAIT)) {
             c->flags |= CLIENT_F_WRITE_WAIT;
+            /* Made the first time a write waits; cron frees it once the client idles. */
+            if (!c->bev && c->write_ev == NULL)
+                c->write_ev =
+                    event_new(server.base, c->fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
             if (!c->bev)
                 event_add(c->write_ev, NULL);
         }
@@ -534,6 +549,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             c->argc = p->argc;
             c->argv = p->argv;
             c->argvlen = p->argvlen;
+            client_out(c); /* handlers reply into c->out */
             command_dispatch(c);
             c->argc = 0;
             c->argv = NULL;
@@ -543,7 +559,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
-            reply_error(c->out, resp_parser_error(p));
+            reply_error(client_out(c), resp_parser_error(p));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
                             resp_parser_error(p), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
@@ -713,7 +729,9 @@ void client_describe(const struct client *c, struct evbuffer *out)
     /* omem is every queued output byte (libevent has no fixed reply buffer, so obl, rbs and
      * rbp are 0); oll is the number of chains holding them. */
     size_t omem = client_queued(c);
-    size_t oll = evbuffer_get_length(c->out) ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
+    size_t oll = c->out && evbuffer_get_length(c->out)
+                     ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0)
+                     : 0;
     if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
         oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
     size_t qbuf = client_input_pending(c);
@@ -745,8 +763,11 @@ void client_describe(const struct client *c, struct evbuffer *out)
         lib_ver ? lib_ver : "");
 }
 
-void client_cron(struct client *c)
+size_t client_cron(struct client *c)
 {
+    const unsigned busy = CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING |
+                          CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP;
+    size_t released = 0;
     long long idle = server.now_ms - c->last_ms;
     int timeout = server.cfg.timeout;
 
@@ -755,11 +776,29 @@ void client_cron(struct client *c)
         client_addr(c, addr, sizeof(addr));
         log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, addr);
         client_close_async(c, NULL);
-        return;
+        return 0;
     }
-    if (idle > CLIENT_SHRINK_IDLE_MS && c->parser && resp_parser_idle(c->parser)) {
+    if (idle <= CLIENT_SHRINK_IDLE_MS ||
+        server.now_us - c->last_write_us <= CLIENT_SHRINK_IDLE_MS * 1000LL || (c->flags & busy))
+        return 0;
+    if (c->parser && resp_parser_idle(c->parser)) {
+        released += client_parser_memory(c);
         resp_parser_free(c->parser);
         free(c->parser);
         c->parser = NULL;
     }
+    /* Not on the write path: a busy subscriber keeps its buffer, only idle ones give it up. */
+    if (c->out && evbuffer_get_length(c->out) == 0) {
+        released += CLIENT_EVBUFFER_OVERHEAD;
+        if (c->reply == c->out)
+            c->reply = NULL; /* set again before the next command runs */
+        evbuffer_free(c->out);
+        c->out = NULL;
+    }
+    if (c->write_ev) {
+        released += event_get_struct_event_size();
+        event_free(c->write_ev);
+        c->write_ev = NULL;
+    }
+    return released;
 }

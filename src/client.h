@@ -79,11 +79,11 @@ struct client {
     struct client_peer peer;
     int argc;               /* of the command being run, with argv below */
     struct event *read_ev;  /* plain clients; NULL with TLS */
-    struct event *write_ev; /* plain clients; NULL with TLS */
+    struct event *write_ev; /* plain clients, once a write had to wait; NULL with TLS */
     /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
      * moved into the bufferevent's output by client_write; both count as queued output. */
     struct bufferevent *bev;
-    struct evbuffer *out;
+    struct evbuffer *out;       /* NULL until output comes, and again once idle */
     struct evbuffer *reply;     /* where the running command replies: out, or a discard buffer */
     struct resp_parser *parser; /* only while a request is cut across reads; see client.c */
     struct client_ext *ext;     /* NULL until a rarely used field is set */
@@ -163,8 +163,9 @@ int client_auth_required(const struct client *c);
 /* Appends one CLIENT LIST line (without the newline) describing c. */
 void client_describe(const struct client *c, struct evbuffer *out);
 
-/* Frees the parser of clients idle long enough, closes timed-out ones. Run by cron. */
-void client_cron(struct client *c);
+/* Closes a timed-out client; one idle long enough gives back its parser, output buffer and
+ * write event. Run by cron. Returns about how many bytes were freed. */
+size_t client_cron(struct client *c);
 
 /* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
 size_t client_input_pending(const struct client *c);
