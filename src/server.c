@@ -300,6 +300,9 @@ static void server_close_listeners(void)
     server.nlisteners = 0;
 }
 
+/* Idle clients freeing this much in one cron pass make it return free pages to the system. */
+#define SERVER_RELEASE_MIN (64 * 1024)
+
 /* Periodic work: client timeouts and idle-buffer shrinking. */
 static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -310,11 +313,15 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
     if (server.now_ms - last_clients_ms < 1000)
         return;
     last_clients_ms = server.now_ms;
+    size_t released = 0;
     for (c = TAILQ_FIRST(&server.clients); c != NULL; c = next) {
         next = TAILQ_NEXT(c, all_link);
         if (!(c->flags & CLIENT_F_CLOSE_ASAP))
-            client_cron(c);
+            released += client_cron(c);
     }
+    /* Many clients went idle at once: give their pages back now rather than keep them. */
+    if (released >= SERVER_RELEASE_MIN)
+        util_release_free_memory();
 }
 
 /* While stopping: ends the loop once every queued byte is sent or the drain time is up. */

@@ -12,6 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef EVB_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,4 +307,18 @@ void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, si
         return;
     }
     snprintf(buf, len, "%s:%d", ip, port);
+}
+
+/* jemalloc only returns pages to the system as they age (10 s) and only while it allocates,
+ * so memory freed on a quiet server would stay resident; Redis runs jemalloc's background
+ * thread for this, we purge at the moment we know a lot was freed. */
+void util_release_free_memory(void)
+{
+#ifdef EVB_JEMALLOC
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(name, NULL, NULL, NULL, 0);
+#else
+    malloc_trim(0); /* also harmless under ASan, whose allocator is not glibc's */
+#endif
 }

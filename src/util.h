@@ -49,6 +49,10 @@ int util_sockaddr_is_loopback(const struct sockaddr *sa);
  * "path:0" for a unix socket (salen bounds its path), "?:0" for anything else. */
 void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, size_t len);
 
+/* Hands the allocator's free pages back to the system now (jemalloc: purges every arena;
+ * otherwise malloc_trim), for after many idle buffers were freed at once. */
+void util_release_free_memory(void);
+
 /* Fills buf with random bytes from the kernel (falls back to time and pid). */
 void util_random_bytes(void *buf, size_t len);
 
