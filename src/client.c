@@ -6,11 +6,11 @@
 #include "client.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -63,8 +63,6 @@ static void client_tls_write_cb(struct bufferevent *bev, void *arg);
 static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_tls_drain(struct client *c);
 
-/* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
- * sent: the figure output limits, read pausing, the drain and CLIENT LIST go by. */
 /* The output buffer, made when output first comes (and again after cron took an idle client's
  * away). */
 static inline struct evbuffer *client_out(struct client *c)
@@ -74,6 +72,8 @@ static inline struct evbuffer *client_out(struct client *c)
     return c->out;
 }
 
+/* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
+ * sent: the figure output limits, read pausing, the drain and CLIENT LIST go by. */
 static inline size_t client_queued(const struct client *c)
 {
     size_t n = c->out ? evbuffer_get_length(c->out) : 0;
