@@ -82,12 +82,13 @@ int acl_recheck_client(struct client *c, const struct config *cfg)
 {
     const struct config_user *u = NULL;
 
-    if (c->user_name) {
-        u = acl_find_user(cfg, c->user_name);
+    if (client_user_name(c)) {
+        u = acl_find_user(cfg, client_user_name(c));
         if (u == NULL || !u->enabled)
             return -1;
     }
-    c->user = u;
+    if (c->ext) /* without one, the user is the default already */
+        c->ext->user = u;
     for (int k = 0; k < 3; k++)
         if (!subscriptions_allowed(c, (enum pubsub_kind)k, u))
             return -1;

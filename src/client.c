@@ -10,15 +10,16 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "command.h"
-#include "dict.h"
 #include "log.h"
 #include "msg.h"
 #include "pubsub.h"
@@ -29,6 +30,14 @@
 
 /* One read lands here; only bytes the parser must keep (a partial command) are copied. */
 static char client_readbuf[64 * 1024];
+
+/* Input is parsed here unless the client holds a parser of its own: one left mid-request at
+ * the end of a read (client_process_input moves the state into it), kept until the client
+ * idles. So a client whose requests arrive whole never holds a parser, and idle
+ * connections cost no parser memory at all. Busy while its command runs: input processed
+ * meanwhile (a resumed client) gets a parser of its own. */
+static struct resp_parser client_shared_parser;
+static int client_shared_busy;
 
 /* A connection is not written more than this per pass, so one fast reader of a big
  * backlog cannot starve the others. */
@@ -41,7 +50,8 @@ static char client_readbuf[64 * 1024];
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Reads of a full buffer in one pass before other connections get their turn. */
 #define CLIENT_READS_PER_PASS 8
-/* Idle this long, a client gives its parser buffers back. */
+/* Idle this long (nothing read, nothing written), a client gives back its parser, output
+ * buffer and write event, as Redis frees an idle client's query buffer. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 /* A TLS connection stops reading from its socket while this much decrypted input waits. */
 #define CLIENT_TLS_INPUT_HIGH (256 * 1024)
@@ -55,18 +65,91 @@ static void client_tls_write_cb(struct bufferevent *bev, void *arg);
 static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg);
 static void client_tls_drain(struct client *c);
 
+/* The output buffer, made when output first comes (and again after cron took an idle client's
+ * away). */
+static inline struct evbuffer *client_out(struct client *c)
+{
+    if (c->out == NULL)
+        c->out = evbuffer_new();
+    return c->out;
+}
+
 /* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
  * sent: the figure output limits, read pausing, the drain and CLIENT LIST go by. */
 static inline size_t client_queued(const struct client *c)
 {
-    size_t n = evbuffer_get_length(c->out);
+    size_t n = c->out ? evbuffer_get_length(c->out) : 0;
     if (c->bev)
         n += evbuffer_get_length(bufferevent_get_output(c->bev));
     return n;
 }
 
+/* One allocation class per idle connection: see struct client. */
+_Static_assert(sizeof(struct client) <= 256, "struct client outgrew its 256-byte size class");
+
+struct client_ext *client_ext(struct client *c)
+{
+    if (c->ext == NULL)
+        c->ext = xcalloc(1, sizeof(*c->ext));
+    return c->ext;
+}
+
+/* Keeps an IP peer's address packed; anything else is left unknown (family 0). */
+static void client_peer_set(struct client_peer *p, const struct sockaddr *sa)
+{
+    memset(p, 0, sizeof(*p));
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        p->family = AF_INET;
+        p->port = ntohs(sin->sin_port);
+        memcpy(p->ip, &sin->sin_addr, sizeof(sin->sin_addr));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        p->family = AF_INET6;
+        p->port = ntohs(sin6->sin6_port);
+        memcpy(p->ip, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+    }
+}
+
+/* The local name stays readable until the fd is closed (also after the peer reset it), and
+ * the fd lives as long as the client. */
+void client_laddr(const struct client *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0) {
+        snprintf(buf, len, "?:0");
+        return;
+    }
+    util_format_sockaddr((struct sockaddr *)&ss, sl, buf, len);
+}
+
+/* A unix client's address is the socket path, as its local name is (Redis shows both). */
+void client_addr(const struct client *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (c->peer.family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(c->peer.port);
+        memcpy(&sin->sin_addr, c->peer.ip, sizeof(sin->sin_addr));
+    } else if (c->peer.family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(c->peer.port);
+        memcpy(&sin6->sin6_addr, c->peer.ip, sizeof(sin6->sin6_addr));
+    } else {
+        client_laddr(c, buf, len);
+        return;
+    }
+    util_format_sockaddr((struct sockaddr *)&ss, sizeof(ss), buf, len);
+}
+
 /* What both kinds of connection share: the struct, registered in server.clients. */
-static struct client *client_new(int fd, unsigned flags, const char *addr, const char *laddr)
+static struct client *client_new(int fd, unsigned flags, const struct sockaddr *peer)
 {
     struct client *c = xcalloc(1, sizeof(*c));
 
@@ -74,11 +157,7 @@ static struct client *client_new(int fd, unsigned flags, const char *addr, const
     c->fd = fd;
     c->flags = flags;
     c->resp = 2;
-    c->out = evbuffer_new();
-    c->reply = c->out;
-    resp_parser_init(&c->parser);
-    snprintf(c->addr, sizeof(c->addr), "%s", addr);
-    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    client_peer_set(&c->peer, peer);
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
     c->ctime_ms = c->last_ms = server.now_ms;
@@ -89,12 +168,11 @@ static struct client *client_new(int fd, unsigned flags, const char *addr, const
     return c;
 }
 
-struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr)
+struct client *client_create(int fd, int is_unix, const struct sockaddr *peer)
 {
-    struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, addr, laddr);
+    struct client *c = client_new(fd, is_unix ? CLIENT_F_UNIX : 0, peer);
 
     c->read_ev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
-    c->write_ev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
     event_add(c->read_ev, NULL);
     return c;
 }
@@ -102,14 +180,14 @@ struct client *client_create(int fd, int is_unix, const char *addr, const char *
 /* The bufferevent owns the SSL, which owns the fd (BEV_OPT_CLOSE_ON_FREE): client_free closes
  * nothing itself. Callbacks are deferred to the loop, so none runs inside client_write (which
  * hands output to OpenSSL at once) or inside another client's fan-out. */
-struct client *client_create_tls(int fd, const char *addr, const char *laddr)
+struct client *client_create_tls(int fd, const struct sockaddr *peer)
 {
     SSL *ssl = tls_new_ssl();
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(server.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     EVB_ASSERT(bev != NULL); /* fails only when out of memory */
-    struct client *c = client_new(fd, CLIENT_F_TLS, addr, laddr);
+    struct client *c = client_new(fd, CLIENT_F_TLS, peer);
 
     c->bev = bev;
     /* A peer that closes TCP without close_notify has just gone, as on a plain socket. */
@@ -145,7 +223,7 @@ static void client_read_enable(struct client *c)
  * CLIENT_F_CLOSE_AFTER_REPLY is set (a TLS client's stays under the read watermark). */
 void client_refuse(struct client *c, const char *text)
 {
-    evbuffer_add(c->out, text, strlen(text));
+    evbuffer_add(client_out(c), text, strlen(text));
     c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
     client_schedule_write(c);
 }
@@ -155,13 +233,17 @@ void client_close_async(struct client *c, const char *why)
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     c->flags |= CLIENT_F_CLOSE_ASAP;
-    if (why)
-        log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
+    if (why) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
+        log_verbose("Client id=%llu addr=%s closed: %s", (unsigned long long)c->id, addr, why);
+    }
     if (c->bev) {
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     } else {
         event_del(c->read_ev);
-        event_del(c->write_ev);
+        if (c->write_ev)
+            event_del(c->write_ev);
     }
     TAILQ_INSERT_TAIL(&server.closing, c, closing_link);
     server_schedule_flush();
@@ -193,17 +275,30 @@ void client_free(struct client *c)
         client_tls_free(c->bev);
     } else {
         event_free(c->read_ev);
-        event_free(c->write_ev);
+        if (c->write_ev)
+            event_free(c->write_ev);
         close(c->fd);
     }
-    evbuffer_free(c->out); /* releases shared frames still queued */
-    resp_parser_free(&c->parser);
-    free(c->stash);
-    free(c->user_name);
-    free(c->name);
-    free(c->lib_name);
-    free(c->lib_ver);
+    if (c->out)
+        evbuffer_free(c->out); /* releases shared frames still queued */
+    if (c->parser) {
+        resp_parser_free(c->parser);
+        free(c->parser);
+    }
+    if (c->ext) {
+        free(c->ext->stash);
+        free(c->ext->user_name);
+        free(c->ext->name);
+        free(c->ext->lib_name);
+        free(c->ext->lib_ver);
+        free(c->ext);
+    }
     free(c);
+}
+
+size_t client_input_pending(const struct client *c)
+{
+    return c->parser ? resp_parser_pending(c->parser) : 0;
 }
 
 size_t client_output_len(const struct client *c)
@@ -219,7 +314,8 @@ void client_schedule_write(struct client *c)
         TAILQ_REMOVE(&server.batching, c, batching_link);
         c->flags &= ~CLIENT_F_BATCHING;
     }
-    if (evbuffer_get_length(c->out) == 0 && !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
+    if ((c->out == NULL || evbuffer_get_length(c->out) == 0) &&
+        !(c->flags & CLIENT_F_CLOSE_AFTER_REPLY))
         return;
     c->flags |= CLIENT_F_PENDING_WRITE;
     TAILQ_INSERT_TAIL(&server.pending, c, pending_link);
@@ -255,10 +351,12 @@ static void client_check_output_limits(struct client *c, size_t len)
         c->soft_limit_since_ms = 0;
     }
     if (drop) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
         log_ratelimited(LOG_LEVEL_WARNING,
                         "Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of "
                         "output buffer limits (omem=%zu)",
-                        (unsigned long long)c->id, c->addr, len);
+                        (unsigned long long)c->id, addr, len);
         server.stats.output_limit_disconnections++;
         client_close_async(c, NULL);
     }
@@ -268,7 +366,7 @@ void client_deliver(struct client *c, struct msg *m)
 {
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
-    msg_append(c->out, m, c->resp);
+    msg_append(client_out(c), m, c->resp);
     size_t len = client_queued(c);
     const struct config *cfg = &server.cfg;
     if ((cfg->pubsub_soft_limit && len >= (size_t)cfg->pubsub_soft_limit) ||
@@ -303,7 +401,7 @@ void client_deliver(struct client *c, struct msg *m)
  * it is empty. Returns the bytes moved. */
 static size_t client_tls_push(struct client *c)
 {
-    size_t n = evbuffer_get_length(c->out);
+    size_t n = c->out ? evbuffer_get_length(c->out) : 0;
 
     if (n)
         evbuffer_add_buffer(bufferevent_get_output(c->bev), c->out);
@@ -319,7 +417,7 @@ void client_write(struct client *c)
     if (c->bev) {
         written = client_tls_push(c);
     } else {
-        while (evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
+        while (c->out && evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
             int n = evbuffer_write(c->out, c->fd);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -343,6 +441,10 @@ void client_write(struct client *c)
     if (client_queued(c) > 0) {
         if (!(c->flags & CLIENT_F_WRITE_WAIT)) {
             c->flags |= CLIENT_F_WRITE_WAIT;
+            /* Made the first time a write waits; cron frees it once the client idles. */
+            if (!c->bev && c->write_ev == NULL)
+                c->write_ev =
+                    event_new(server.base, c->fd, EV_WRITE | EV_PERSIST, client_write_cb, c);
             if (!c->bev)
                 event_add(c->write_ev, NULL);
         }
@@ -372,14 +474,15 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
 /* Stops reading and keeps the input not yet run until the output drains. */
 static void client_pause_reading(struct client *c, const char *buf, size_t len)
 {
-    char *stash = xmalloc(c->stash_len + len);
+    struct client_ext *x = client_ext(c);
+    char *stash = xmalloc(x->stash_len + len);
     /* Unrun input from before (resumed but paused again) stays in front. */
-    if (c->stash_len)
-        memcpy(stash, c->stash, c->stash_len);
-    memcpy(stash + c->stash_len, buf, len);
-    free(c->stash);
-    c->stash = stash;
-    c->stash_len += len;
+    if (x->stash_len)
+        memcpy(stash, x->stash, x->stash_len);
+    memcpy(stash + x->stash_len, buf, len);
+    free(x->stash);
+    x->stash = stash;
+    x->stash_len += len;
     c->flags |= CLIENT_F_READ_PAUSED;
     client_read_disable(c);
 }
@@ -387,11 +490,13 @@ static void client_pause_reading(struct client *c, const char *buf, size_t len)
 /* The output drained: read again, running the stashed input first. */
 static void client_resume_reading(struct client *c)
 {
-    char *stash = c->stash;
-    size_t len = c->stash_len;
+    char *stash = c->ext ? c->ext->stash : NULL;
+    size_t len = c->ext ? c->ext->stash_len : 0;
 
-    c->stash = NULL;
-    c->stash_len = 0;
+    if (c->ext) {
+        c->ext->stash = NULL;
+        c->ext->stash_len = 0;
+    }
     c->flags &= ~CLIENT_F_READ_PAUSED;
     if (!(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP)))
         client_read_enable(c);
@@ -403,10 +508,39 @@ static void client_resume_reading(struct client *c)
         client_tls_drain(c);
 }
 
+/* The parser for c's next bytes: its own, or the shared one when that is free. */
+static struct resp_parser *client_parser_take(struct client *c)
+{
+    if (c->parser)
+        return c->parser;
+    if (!client_shared_busy) {
+        client_shared_busy = 1;
+        return &client_shared_parser;
+    }
+    c->parser = xmalloc(sizeof(*c->parser));
+    resp_parser_init(c->parser);
+    return c->parser;
+}
+
+/* Ends a use of the shared parser: a request left in progress (or an error) moves into a
+ * parser of c's own, so the shared one is empty for the next client. */
+static void client_parser_release(struct client *c, struct resp_parser *p)
+{
+    if (p != &client_shared_parser)
+        return;
+    client_shared_busy = 0;
+    if (resp_parser_idle(p))
+        return;
+    EVB_ASSERT(c->parser == NULL); /* a client's input is never processed re-entrantly */
+    c->parser = xmalloc(sizeof(*c->parser));
+    resp_parser_move(c->parser, p);
+}
+
 /* Feeds bytes to the parser and runs each complete command, in order. */
 static void client_process_input(struct client *c, const char *buf, size_t len)
 {
     struct resp_limits lim;
+    struct resp_parser *p = client_parser_take(c);
 
     while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
         size_t used = 0;
@@ -416,34 +550,39 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
         }
         lim.max_bulk_len = server.cfg.proto_max_bulk_len;
         lim.unauthenticated = client_auth_required(c);
-        enum resp_status st = resp_parser_feed(&c->parser, &lim, buf, len, &used);
+        enum resp_status st = resp_parser_feed(p, &lim, buf, len, &used);
         buf += used;
         len -= used;
         if (st == RESP_COMMAND) {
-            c->argc = c->parser.argc;
-            c->argv = c->parser.argv;
-            c->argvlen = c->parser.argvlen;
+            c->argc = p->argc;
+            c->argv = p->argv;
+            c->argvlen = p->argvlen;
+            client_out(c); /* handlers reply into c->out */
             command_dispatch(c);
             c->argc = 0;
             c->argv = NULL;
             c->argvlen = NULL;
-            resp_parser_next(&c->parser);
+            resp_parser_next(p);
         } else if (st == RESP_ERROR) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
-            reply_error(c->out, resp_parser_error(&c->parser));
+            reply_error(client_out(c), resp_parser_error(p));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
-                            resp_parser_error(&c->parser), (unsigned long long)c->id, c->addr);
+                            resp_parser_error(p), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
-        } else if ((long long)resp_parser_pending(&c->parser) >
-                   server.cfg.client_query_buffer_limit) {
+        } else if ((long long)resp_parser_pending(p) > server.cfg.client_query_buffer_limit) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             log_ratelimited(LOG_LEVEL_WARNING,
                             "Closing client that reached max query buffer length: id=%llu "
                             "addr=%s qbuf=%zu",
-                            (unsigned long long)c->id, c->addr, resp_parser_pending(&c->parser));
+                            (unsigned long long)c->id, addr, resp_parser_pending(p));
             server.stats.query_limit_disconnections++;
             client_close_async(c, NULL);
         }
     }
+    client_parser_release(c, p);
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         client_read_disable(c);
     client_schedule_reply(c);
@@ -522,9 +661,11 @@ static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
     unsigned long err, e;
 
     if (what & BEV_EVENT_CONNECTED) {
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
         c->flags |= CLIENT_F_TLS_OPEN;
         log_debug("Client id=%llu addr=%s: %s handshake done, cipher %s", (unsigned long long)c->id,
-                  c->addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+                  addr, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
         return;
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
@@ -550,7 +691,7 @@ static void client_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 
 size_t client_sub_count(const struct client *c, enum pubsub_kind kind)
 {
-    return c->subs[kind] ? dict_size(c->subs[kind]) : 0;
+    return pubsub_client_count(c, kind);
 }
 
 int client_auth_required(const struct client *c)
@@ -562,16 +703,27 @@ int client_auth_required(const struct client *c)
 #define CLIENT_EVBUFFER_OVERHEAD 128
 #define CLIENT_CHAIN_OVERHEAD 64
 
-/* A fair estimate of the bytes one client holds: itself, its events and output buffer, the
- * parser's buffers, stashed input, subscription maps and its strings. */
+/* Bytes c's own parser holds, its buffers and itself; 0 while it has none. */
+static size_t client_parser_memory(const struct client *c)
+{
+    return c->parser ? sizeof(*c->parser) + resp_parser_memory(c->parser) : 0;
+}
+
+/* A fair estimate of the bytes one client holds: itself, the events and output buffer it has
+ * right now, its parser, subscriptions, and its extension with stashed input and strings. */
 static size_t client_memory(const struct client *c, size_t omem, size_t oll)
 {
-    size_t n = sizeof(*c) + 2 * event_get_struct_event_size() + CLIENT_EVBUFFER_OVERHEAD + omem +
-               oll * CLIENT_CHAIN_OVERHEAD + resp_parser_memory(&c->parser) + c->stash_len +
+    size_t n = sizeof(*c) + omem + oll * CLIENT_CHAIN_OVERHEAD + client_parser_memory(c) +
                pubsub_client_memory(c);
-    const char *strs[] = {c->name, c->lib_name, c->lib_ver};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    n += (size_t)((c->read_ev != NULL) + (c->write_ev != NULL)) * event_get_struct_event_size();
+    if (c->out)
+        n += CLIENT_EVBUFFER_OVERHEAD;
+    if (c->ext) {
+        const char *strs[] = {c->ext->name, c->ext->lib_name, c->ext->lib_ver};
+        n += sizeof(*c->ext) + c->ext->stash_len;
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+            n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    }
     return n;
 }
 
@@ -592,12 +744,20 @@ void client_describe(const struct client *c, struct evbuffer *out)
     /* omem is every queued output byte (libevent has no fixed reply buffer, so obl, rbs and
      * rbp are 0); oll is the number of chains holding them. */
     size_t omem = client_queued(c);
-    size_t oll = evbuffer_get_length(c->out) ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0) : 0;
+    size_t oll = c->out && evbuffer_get_length(c->out)
+                     ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0)
+                     : 0;
     if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
         oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
-    size_t qbuf = resp_parser_pending(&c->parser);
-    size_t pmem = resp_parser_memory(&c->parser);
+    size_t qbuf = client_input_pending(c);
+    size_t pmem = c->parser ? resp_parser_memory(c->parser) : 0;
     size_t argv_mem = 0;
+    char addr[CLIENT_ADDR_LEN], laddr[CLIENT_ADDR_LEN];
+    const char *name = c->ext ? c->ext->name : NULL;
+    const char *lib_name = c->ext ? c->ext->lib_name : NULL;
+    const char *lib_ver = c->ext ? c->ext->lib_ver : NULL;
+    client_addr(c, addr, sizeof(addr));
+    client_laddr(c, laddr, sizeof(laddr));
     for (int i = 0; c->argv && i < c->argc; i++)
         argv_mem += c->argvlen[i] + 1;
     int reading =
@@ -608,26 +768,52 @@ void client_describe(const struct client *c, struct evbuffer *out)
         "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 rbs=0 "
         "rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s redir=-1 resp=%d "
         "lib-name=%s lib-ver=%s",
-        (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
+        (unsigned long long)c->id, addr, laddr, c->fd, name ? name : "",
         (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
         client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
         client_sub_count(c, PUBSUB_SHARD), qbuf, pmem > qbuf ? pmem - qbuf : 0, argv_mem, oll, omem,
         client_memory(c, omem, oll), reading ? "r" : "",
         (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd,
-        c->user_name ? c->user_name : "default", c->resp, c->lib_name ? c->lib_name : "",
-        c->lib_ver ? c->lib_ver : "");
+        client_user_name(c) ? client_user_name(c) : "default", c->resp, lib_name ? lib_name : "",
+        lib_ver ? lib_ver : "");
 }
 
-void client_cron(struct client *c)
+size_t client_cron(struct client *c)
 {
+    const unsigned busy = CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING |
+                          CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP;
+    size_t released = 0;
     long long idle = server.now_ms - c->last_ms;
     int timeout = server.cfg.timeout;
 
     if (timeout > 0 && !(c->flags & CLIENT_F_PUBSUB) && idle > timeout * 1000LL) {
-        log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, c->addr);
+        char addr[CLIENT_ADDR_LEN];
+        client_addr(c, addr, sizeof(addr));
+        log_verbose("Closing idle client id=%llu addr=%s", (unsigned long long)c->id, addr);
         client_close_async(c, NULL);
-        return;
+        return 0;
     }
-    if (idle > CLIENT_SHRINK_IDLE_MS && resp_parser_idle(&c->parser))
-        resp_parser_shrink(&c->parser);
+    if (idle <= CLIENT_SHRINK_IDLE_MS ||
+        server.now_us - c->last_deliver_us <= CLIENT_SHRINK_IDLE_MS * 1000LL || (c->flags & busy))
+        return 0;
+    if (c->parser && resp_parser_idle(c->parser)) {
+        released += client_parser_memory(c);
+        resp_parser_free(c->parser);
+        free(c->parser);
+        c->parser = NULL;
+    }
+    /* Not on the write path: a busy subscriber keeps its buffer, only idle ones give it up. */
+    if (c->out && evbuffer_get_length(c->out) == 0) {
+        released += CLIENT_EVBUFFER_OVERHEAD;
+        if (c->reply == c->out)
+            c->reply = NULL; /* set again before the next command runs */
+        evbuffer_free(c->out);
+        c->out = NULL;
+    }
+    if (c->write_ev) {
+        released += event_get_struct_event_size();
+        event_free(c->write_ev);
+        c->write_ev = NULL;
+    }
+    return released;
 }

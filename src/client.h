@@ -11,9 +11,11 @@
 #include "resp.h"
 
 struct command;
+struct sockaddr;
 struct config_user;
 struct dict;
 struct msg;
+struct subscription;
 
 #define CLIENT_F_PUBSUB (1u << 0)            /* has a subscription (RESP2 context rule) */
 #define CLIENT_F_CLOSE_AFTER_REPLY (1u << 1) /* stop reading, close once output is sent */
@@ -29,44 +31,72 @@ struct msg;
 #define CLIENT_F_BATCHING (1u << 11)    /* on server.batching: output waits for the window */
 #define CLIENT_F_TLS (1u << 12)         /* I/O through bev (OpenSSL), not read_ev/write_ev */
 #define CLIENT_F_TLS_OPEN (1u << 13)    /* the TLS handshake is done */
+/* subs[kind] is a map, not a list (bits 14 to 16, one per enum pubsub_kind). */
+#define CLIENT_F_SUBS_MAP(kind) (1u << (14 + (unsigned)(kind)))
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
 
-struct client {
-    uint64_t id;
-    int fd;
-    unsigned flags;
-    int resp; /* 2 or 3 */
-    int db;
-    unsigned last_deliver_pass; /* server.passes when a message was last queued */
-    struct event *read_ev;      /* plain clients; NULL with TLS */
-    struct event *write_ev;     /* plain clients; NULL with TLS */
-    /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
-     * moved into the bufferevent's output by client_write; both count as queued output. */
-    struct bufferevent *bev;
-    struct evbuffer *out;
-    struct evbuffer *reply; /* where the running command replies: out, or a discard buffer */
-    struct resp_parser parser;
-    char *stash; /* input read but not yet run while reading is paused */
-    size_t stash_len;
+/* A TCP peer's address, packed (the formatted text would cost more than the rest of an idle
+ * client); CLIENT LIST, CLIENT KILL and logs format it when they need it. */
+struct client_peer {
+    uint8_t family; /* AF_INET, AF_INET6, or 0: none (unix clients go by the socket's name) */
+    uint16_t port;
+    uint8_t ip[16];
+};
 
-    /* The command being run, valid during dispatch. */
-    int argc;
-    char **argv;
-    size_t *argvlen;
-    const struct command *cmd;
-    const char *last_cmd; /* full name of the last command, for CLIENT LIST */
+/* Room for a formatted address: an IPv6 one with its port, or a unix socket path and ":0". */
+#define CLIENT_ADDR_LEN 128
 
-    struct dict *subs[3]; /* enum pubsub_kind -> (name -> struct subscription); lazy */
+/* A client's subscriptions of one kind, kept by pubsub.c: a list threaded through the
+ * subscription records while short (NULL when empty), a map (name -> record) when
+ * CLIENT_F_SUBS_MAP(kind) is set. */
+union client_subs {
+    struct subscription *list;
+    struct dict *map;
+};
 
+/* What few clients use: a login, names, input held while reading is paused. Allocated on first
+ * use by client_ext() and kept until the client is freed. */
+struct client_ext {
     const struct config_user *user; /* NULL = the default user */
     char *user_name;                /* NULL = default; survives reloads that move users */
     char *name;
     char *lib_name;
     char *lib_ver;
-    char addr[128];
-    char laddr[128];
+    char *stash; /* input read but not yet run while reading is paused */
+    size_t stash_len;
+};
+
+/* Every idle connection costs one of these, so it is kept to 256 bytes (a jemalloc size class;
+ * client.c asserts it): rarely used fields live in ext, addresses are packed. */
+struct client {
+    uint64_t id;
+    int fd;
+    unsigned flags;
+    uint8_t resp; /* 2 or 3 */
+    uint8_t db;   /* 0 to 15, as SELECT allows */
+    struct client_peer peer;
+    int argc;                   /* of the command being run, with argv below */
+    unsigned last_deliver_pass; /* server.passes when a message was last queued */
+    struct event *read_ev;      /* plain clients; NULL with TLS */
+    struct event *write_ev;     /* plain clients, once a write had to wait; NULL with TLS */
+    /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
+     * moved into the bufferevent's output by client_write; both count as queued output. */
+    struct bufferevent *bev;
+    struct evbuffer *out;       /* NULL until output comes, and again once idle */
+    struct evbuffer *reply;     /* where the running command replies: out, or a discard buffer */
+    struct resp_parser *parser; /* only while a request is cut across reads; see client.c */
+    struct client_ext *ext;     /* NULL until a rarely used field is set */
+
+    /* The command being run, valid during dispatch (argc is above). */
+    char **argv;
+    size_t *argvlen;
+    const struct command *cmd;
+    const char *last_cmd; /* full name of the last command, for CLIENT LIST */
+
+    union client_subs subs[3]; /* by enum pubsub_kind */
+
     long long ctime_ms;
     long long last_ms;
     long long soft_limit_since_ms; /* 0 when under the soft output limit */
@@ -78,13 +108,31 @@ struct client {
     TAILQ_ENTRY(client) batching_link;
 };
 
-/* Takes ownership of a connected, non-blocking socket and starts reading from it.
- * Returns the client, registered in server.clients. */
-struct client *client_create(int fd, int is_unix, const char *addr, const char *laddr);
+/* c's extension, allocated (zeroed) on first use. */
+struct client_ext *client_ext(struct client *c);
+
+/* The user c is logged in as (NULL = the default user), and its name (NULL = "default"). */
+static inline const struct config_user *client_user(const struct client *c)
+{
+    return c->ext ? c->ext->user : NULL;
+}
+static inline const char *client_user_name(const struct client *c)
+{
+    return c->ext ? c->ext->user_name : NULL;
+}
+
+/* Takes ownership of a connected, non-blocking socket and starts reading from it; peer (borrowed,
+ * NULL for unix clients) is kept packed. Returns the client, registered in server.clients. */
+struct client *client_create(int fd, int is_unix, const struct sockaddr *peer);
 
 /* Takes ownership of a socket accepted on the TLS listener: the handshake runs on an OpenSSL
  * bufferevent (tls.h's context), then the client works like any other. */
-struct client *client_create_tls(int fd, const char *addr, const char *laddr);
+struct client *client_create_tls(int fd, const struct sockaddr *peer);
+
+/* Formats the client's address as CLIENT LIST's addr= shows it into buf (CLIENT_ADDR_LEN). */
+void client_addr(const struct client *c, char *buf, size_t len);
+/* Formats the local end as laddr= shows it, from the socket (so not stored per client). */
+void client_laddr(const struct client *c, char *buf, size_t len);
 
 /* Sends text (a complete RESP error line, borrowed) and closes the client once it is out;
  * how a TLS connection is refused, since nothing can be said before its handshake. */
@@ -116,8 +164,12 @@ int client_auth_required(const struct client *c);
 /* Appends one CLIENT LIST line (without the newline) describing c. */
 void client_describe(const struct client *c, struct evbuffer *out);
 
-/* Frees parser buffers of clients idle long enough, closes timed-out ones. Run by cron. */
-void client_cron(struct client *c);
+/* Closes a timed-out client; one idle long enough gives back its parser, output buffer and
+ * write event. Run by cron. Returns about how many bytes were freed. */
+size_t client_cron(struct client *c);
+
+/* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
+size_t client_input_pending(const struct client *c);
 
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);

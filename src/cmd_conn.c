@@ -53,11 +53,13 @@ void cmd_reset(struct client *c)
     c->flags &= ~(CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_REPLY_SKIP_NEXT);
     if (server.cfg.requirepass)
         c->flags &= ~CLIENT_F_AUTHENTICATED;
-    c->user = NULL;
-    free(c->user_name);
-    c->user_name = NULL;
-    free(c->name);
-    c->name = NULL;
+    if (c->ext) {
+        c->ext->user = NULL;
+        free(c->ext->user_name);
+        c->ext->user_name = NULL;
+        free(c->ext->name);
+        c->ext->name = NULL;
+    }
     c->reply = c->out;
     reply_simple(c->reply, "RESET");
 }
@@ -91,9 +93,12 @@ static int client_login(struct client *c, const char *user, size_t ulen, const c
         reply_error(c->reply, WRONGPASS);
         return 0;
     }
-    c->user = u;
-    free(c->user_name);
-    c->user_name = u ? xstrdup(u->name) : NULL;
+    if (u || c->ext) {
+        struct client_ext *x = client_ext(c);
+        x->user = u;
+        free(x->user_name);
+        x->user_name = u ? xstrdup(u->name) : NULL;
+    }
     c->flags |= CLIENT_F_AUTHENTICATED;
     return 1;
 }
@@ -180,7 +185,7 @@ void cmd_hello(struct client *c)
                         "Client names cannot contain spaces, newlines or special characters.");
             return;
         }
-        set_attr(&c->name, name, nlen);
+        set_attr(&client_ext(c)->name, name, nlen);
     }
     c->resp = (int)ver;
     reply_map(c->reply, c->resp, 7);
@@ -212,14 +217,14 @@ void cmd_client_setname(struct client *c)
                     "Client names cannot contain spaces, newlines or special characters.");
         return;
     }
-    set_attr(&c->name, c->argv[2], c->argvlen[2]);
+    set_attr(&client_ext(c)->name, c->argv[2], c->argvlen[2]);
     reply_simple(c->reply, "OK");
 }
 
 void cmd_client_getname(struct client *c)
 {
-    if (c->name)
-        reply_bulk_cstr(c->reply, c->name);
+    if (c->ext && c->ext->name)
+        reply_bulk_cstr(c->reply, c->ext->name);
     else
         reply_null(c->reply, c->resp);
 }
@@ -229,10 +234,10 @@ void cmd_client_setinfo(struct client *c)
     char **dst;
     const char *attr;
     if (strcasecmp(c->argv[2], "lib-name") == 0) {
-        dst = &c->lib_name;
+        dst = &client_ext(c)->lib_name;
         attr = "lib-name";
     } else if (strcasecmp(c->argv[2], "lib-ver") == 0) {
-        dst = &c->lib_ver;
+        dst = &client_ext(c)->lib_ver;
         attr = "lib-ver";
     } else {
         reply_errorf(c->reply, "Unrecognized option '%s'", c->argv[2]);
@@ -317,6 +322,18 @@ void cmd_client_list(struct client *c)
 }
 
 /* Closes a client for CLIENT KILL: itself after this reply, any other at once. */
+/* Whether o's address (local: its laddr) is text; formatted here, clients keep no text. */
+static int addr_matches(const struct client *o, int local, const char *text)
+{
+    char buf[CLIENT_ADDR_LEN];
+
+    if (local)
+        client_laddr(o, buf, sizeof(buf));
+    else
+        client_addr(o, buf, sizeof(buf));
+    return strcmp(buf, text) == 0;
+}
+
 static void kill_client(struct client *self, struct client *victim)
 {
     if (victim == self)
@@ -331,7 +348,7 @@ void cmd_client_kill(struct client *c)
 
     if (c->argc == 3) { /* old form: CLIENT KILL addr:port */
         TAILQ_FOREACH(o, &server.clients, all_link)
-        if (strcmp(o->addr, c->argv[2]) == 0 && !(o->flags & CLIENT_F_CLOSE_ASAP)) {
+        if (addr_matches(o, 0, c->argv[2]) && !(o->flags & CLIENT_F_CLOSE_ASAP)) {
             kill_client(c, o);
             reply_simple(c->reply, "OK");
             return;
@@ -388,9 +405,9 @@ void cmd_client_kill(struct client *c)
     {
         if (o->flags & CLIENT_F_CLOSE_ASAP)
             continue;
-        if ((id && o->id != (uint64_t)id) || (addr && strcmp(o->addr, addr) != 0) ||
-            (laddr && strcmp(o->laddr, laddr) != 0) || (type && client_is_type(o, type) != 1) ||
-            (user && strcmp(o->user_name ? o->user_name : "default", user) != 0) ||
+        if ((id && o->id != (uint64_t)id) || (addr && !addr_matches(o, 0, addr)) ||
+            (laddr && !addr_matches(o, 1, laddr)) || (type && client_is_type(o, type) != 1) ||
+            (user && strcmp(client_user_name(o) ? client_user_name(o) : "default", user) != 0) ||
             (skipme && o == c))
             continue;
         kill_client(c, o);

@@ -203,7 +203,7 @@ static void info_clients(struct evbuffer *b)
     struct client *c;
     TAILQ_FOREACH(c, &server.clients, all_link)
     {
-        size_t in = resp_parser_pending(&c->parser), out = client_output_len(c);
+        size_t in = client_input_pending(c), out = client_output_len(c);
         pubsub_clients += (c->flags & CLIENT_F_PUBSUB) != 0;
         max_in = in > max_in ? in : max_in;
         max_out = out > max_out ? out : max_out;

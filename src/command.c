@@ -274,7 +274,7 @@ static int dispatch_acl_allows(const struct client *c, const struct command *cmd
     if (!(cmd->flags & (CMD_F_ACL_CHANNEL | CMD_F_ACL_CHANNELS | CMD_F_ACL_PATTERNS)))
         return 1;
     for (int i = 1; i <= last; i++)
-        if (!acl_channel_allowed(c->user, c->argv[i], c->argvlen[i], pattern))
+        if (!acl_channel_allowed(client_user(c), c->argv[i], c->argvlen[i], pattern))
             return 0;
     return 1;
 }
@@ -296,7 +296,7 @@ void command_dispatch(struct client *c)
         /* error already sent */
     } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
         reply_error(c->reply, "-NOAUTH Authentication required.");
-    } else if (c->user && !dispatch_acl_allows(c, cmd)) {
+    } else if (client_user(c) && !dispatch_acl_allows(c, cmd)) {
         reply_error(c->reply, "-NOPERM this user has no permissions to access one of the "
                               "channels used as arguments");
     } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {

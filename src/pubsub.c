@@ -1,9 +1,11 @@
 /* Registries of channels, patterns and shard channels, and the fan-out of a publish.
- * A topic holds an array of subscriptions; each client maps names to its subscriptions,
- * which record their array position, so both directions are O(1). Fan-out never frees:
- * a client that breaks a limit is only marked closing. */
+ * A topic holds an array of subscriptions; each client keeps its subscriptions of a kind in
+ * a short list (a map beyond PUBSUB_LIST_MAX), and each records its array position, so both
+ * directions are O(1). Fan-out never frees: a client that breaks a limit is only marked
+ * closing. */
 #include "pubsub.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,19 +16,27 @@
 #include "server.h"
 #include "util.h"
 
+/* A client's subscriptions of one kind live in a list threaded through the records up to this
+ * many (most clients have one or a few: no allocation besides the records), in a map beyond.
+ * The map turns back into a list at half of it, so one name added and removed at the edge
+ * does not convert each time. */
+#define PUBSUB_LIST_MAX 8
+
 /* A channel, pattern or shard channel with at least one subscriber. */
 struct topic {
-    struct subscription **subs;
-    size_t nsubs;
-    size_t cap;
+    struct subscription **subs; /* &one until a second subscriber comes */
+    uint32_t nsubs;
+    uint32_t cap;
     size_t len;
-    char name[]; /* NUL-terminated for convenience; binary safe through len */
+    struct subscription *one; /* most channels have one subscriber: no array for them */
+    char name[];              /* NUL-terminated for convenience; binary safe through len */
 };
 
 struct subscription {
     struct topic *topic;
     struct client *client;
-    size_t pos; /* index in topic->subs */
+    struct subscription *next; /* the client's list of this kind (unused in a map) */
+    size_t pos;                /* index in topic->subs */
 };
 
 static struct dict *registries[3]; /* enum pubsub_kind -> (name -> struct topic) */
@@ -57,8 +67,9 @@ static struct topic *topic_get_or_create(enum pubsub_kind kind, const char *name
     if (t)
         return t;
     t = xmalloc(sizeof(*t) + len + 1);
-    t->subs = NULL;
-    t->nsubs = t->cap = 0;
+    t->subs = &t->one;
+    t->nsubs = 0;
+    t->cap = 1;
     t->len = len;
     memcpy(t->name, name, len);
     t->name[len] = '\0';
@@ -82,7 +93,8 @@ static void topic_detach(enum pubsub_kind kind, struct subscription *s)
         if (kind == PUBSUB_PATTERN)
             pattern_index_remove(pattern_idx, t->name, t->len);
         bridge_interest(kind, t->name, t->len, 0);
-        free(t->subs);
+        if (t->subs != &t->one)
+            free(t->subs);
         free(t);
     } else if (t->cap > 8 && t->nsubs < t->cap / 4) {
         t->cap /= 2;
@@ -90,66 +102,174 @@ static void topic_detach(enum pubsub_kind kind, struct subscription *s)
     }
 }
 
+/* Whether c has a subscription of this kind. A map is never empty (it turns back into a list
+ * first). */
+static int client_has_subs(const struct client *c, enum pubsub_kind kind)
+{
+    if (c->flags & CLIENT_F_SUBS_MAP(kind))
+        return 1;
+    return c->subs[kind].list != NULL;
+}
+
 /* Keeps CLIENT_F_PUBSUB equal to "has any subscription". */
 static void client_update_pubsub_flag(struct client *c)
 {
-    if (c->subs[0] || c->subs[1] || c->subs[2])
+    if (client_has_subs(c, PUBSUB_CHANNEL) || client_has_subs(c, PUBSUB_PATTERN) ||
+        client_has_subs(c, PUBSUB_SHARD))
         c->flags |= CLIENT_F_PUBSUB;
     else
         c->flags &= ~CLIENT_F_PUBSUB;
 }
 
+/* Finds c's subscription to a name, or NULL. */
+static struct subscription *client_subs_find(const struct client *c, enum pubsub_kind kind,
+                                             const char *name, size_t len)
+{
+    if (c->flags & CLIENT_F_SUBS_MAP(kind))
+        return dict_get(c->subs[kind].map, name, len);
+    for (struct subscription *s = c->subs[kind].list; s != NULL; s = s->next)
+        if (s->topic->len == len && memcmp(s->topic->name, name, len) == 0)
+            return s;
+    return NULL;
+}
+
+/* Adds a new subscription to c's list, or map once the list is full. */
+static void client_subs_add(struct client *c, enum pubsub_kind kind, struct subscription *s)
+{
+    union client_subs *cs = &c->subs[kind];
+    size_t n = 0;
+
+    if (c->flags & CLIENT_F_SUBS_MAP(kind)) {
+        dict_add(cs->map, s->topic->name, s->topic->len, s);
+        return;
+    }
+    for (struct subscription *x = cs->list; x != NULL; x = x->next)
+        n++;
+    if (n < PUBSUB_LIST_MAX) {
+        s->next = cs->list;
+        cs->list = s;
+        return;
+    }
+    struct dict *d = dict_new();
+    for (struct subscription *x = cs->list, *next; x != NULL; x = next) {
+        next = x->next;
+        x->next = NULL;
+        dict_add(d, x->topic->name, x->topic->len, x);
+    }
+    s->next = NULL;
+    dict_add(d, s->topic->name, s->topic->len, s);
+    cs->map = d;
+    c->flags |= CLIENT_F_SUBS_MAP(kind);
+}
+
+/* Takes c's subscription to a name out of its list or map and returns it, or NULL. */
+static struct subscription *client_subs_remove(struct client *c, enum pubsub_kind kind,
+                                               const char *name, size_t len)
+{
+    union client_subs *cs = &c->subs[kind];
+
+    if (!(c->flags & CLIENT_F_SUBS_MAP(kind))) {
+        for (struct subscription **link = &cs->list; *link != NULL; link = &(*link)->next) {
+            struct subscription *s = *link;
+            if (s->topic->len == len && memcmp(s->topic->name, name, len) == 0) {
+                *link = s->next;
+                return s;
+            }
+        }
+        return NULL;
+    }
+    struct subscription *s = dict_remove(cs->map, name, len);
+    if (s == NULL || dict_size(cs->map) > PUBSUB_LIST_MAX / 2)
+        return s;
+    /* Small again: back to a list (collected first, the map must not change while walked). */
+    struct dict *d = cs->map;
+    struct dict_iter it;
+    void *val;
+    struct subscription *list = NULL;
+    dict_iter_init(&it, d);
+    while (dict_iter_next(&it, NULL, NULL, &val)) {
+        struct subscription *x = val;
+        x->next = list;
+        list = x;
+    }
+    dict_free(d);
+    cs->list = list;
+    c->flags &= ~CLIENT_F_SUBS_MAP(kind);
+    return s;
+}
+
 int pubsub_subscribe(struct client *c, enum pubsub_kind kind, const char *name, size_t len)
 {
-    if (c->subs[kind] == NULL)
-        c->subs[kind] = dict_new();
-    else if (dict_get(c->subs[kind], name, len))
+    if (client_subs_find(c, kind, name, len))
         return 0;
 
     struct topic *t = topic_get_or_create(kind, name, len);
     struct subscription *s = xmalloc(sizeof(*s));
     s->topic = t;
     s->client = c;
+    s->next = NULL;
     s->pos = t->nsubs;
     if (t->nsubs == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 2;
-        t->subs = xrealloc(t->subs, t->cap * sizeof(*t->subs));
+        /* Out of the inline slot: the first array holds four. */
+        if (t->subs == &t->one) {
+            t->cap = 4;
+            t->subs = xmalloc(t->cap * sizeof(*t->subs));
+            t->subs[0] = t->one;
+        } else {
+            t->cap *= 2;
+            t->subs = xrealloc(t->subs, t->cap * sizeof(*t->subs));
+        }
     }
     t->subs[t->nsubs++] = s;
-    dict_add(c->subs[kind], t->name, len, s);
+    client_subs_add(c, kind, s);
     c->flags |= CLIENT_F_PUBSUB;
     return 1;
 }
 
 int pubsub_unsubscribe(struct client *c, enum pubsub_kind kind, const char *name, size_t len)
 {
-    if (c->subs[kind] == NULL)
-        return 0;
-    struct subscription *s = dict_remove(c->subs[kind], name, len);
+    struct subscription *s = client_subs_remove(c, kind, name, len);
     if (s == NULL)
         return 0;
     topic_detach(kind, s);
     free(s);
-    if (dict_size(c->subs[kind]) == 0) {
-        dict_free(c->subs[kind]);
-        c->subs[kind] = NULL;
-    }
     client_update_pubsub_flag(c);
     return 1;
+}
+
+size_t pubsub_client_count(const struct client *c, enum pubsub_kind kind)
+{
+    size_t n = 0;
+
+    if (c->flags & CLIENT_F_SUBS_MAP(kind))
+        return dict_size(c->subs[kind].map);
+    for (const struct subscription *s = c->subs[kind].list; s != NULL; s = s->next)
+        n++;
+    return n;
 }
 
 size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const char ***names,
                            size_t **lens)
 {
-    size_t n = c->subs[kind] ? dict_size(c->subs[kind]) : 0, i = 0;
+    size_t n = pubsub_client_count(c, kind), i = 0;
     *names = xmalloc((n ? n : 1) * sizeof(**names));
     *lens = xmalloc((n ? n : 1) * sizeof(**lens));
     if (n == 0)
         return 0;
+    if (!(c->flags & CLIENT_F_SUBS_MAP(kind))) {
+        /* The list is newest first: names come out in subscription order. */
+        i = n;
+        for (const struct subscription *s = c->subs[kind].list; s != NULL; s = s->next) {
+            i--;
+            (*names)[i] = s->topic->name;
+            (*lens)[i] = s->topic->len;
+        }
+        return n;
+    }
     struct dict_iter it;
     const void *key;
     size_t len;
-    dict_iter_init(&it, c->subs[kind]);
+    dict_iter_init(&it, c->subs[kind].map);
     while (dict_iter_next(&it, &key, &len, NULL)) {
         (*names)[i] = key;
         (*lens)[i] = len;
@@ -161,29 +281,38 @@ size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const 
 size_t pubsub_client_memory(const struct client *c)
 {
     size_t n = 0;
-    for (int k = 0; k < 3; k++)
-        if (c->subs[k])
-            n += dict_memory(c->subs[k]) + dict_size(c->subs[k]) * sizeof(struct subscription);
+    for (int k = 0; k < 3; k++) {
+        n += pubsub_client_count(c, (enum pubsub_kind)k) * sizeof(struct subscription);
+        if (c->flags & CLIENT_F_SUBS_MAP(k))
+            n += dict_memory(c->subs[k].map);
+    }
     return n;
 }
 
 void pubsub_drop_client(struct client *c)
 {
     for (int k = 0; k < 3; k++) {
-        struct dict *d = c->subs[k];
-        if (d == NULL)
-            continue;
-        struct dict_iter it;
-        void *val;
-        dict_iter_init(&it, d);
-        /* The client's map is dropped whole, so detaching while walking it is safe:
-         * only the topics change. */
-        while (dict_iter_next(&it, NULL, NULL, &val)) {
-            topic_detach((enum pubsub_kind)k, val);
-            free(val);
+        if (c->flags & CLIENT_F_SUBS_MAP(k)) {
+            struct dict *d = c->subs[k].map;
+            struct dict_iter it;
+            void *val;
+            dict_iter_init(&it, d);
+            /* The client's map is dropped whole, so detaching while walking it is safe:
+             * only the topics change. */
+            while (dict_iter_next(&it, NULL, NULL, &val)) {
+                topic_detach((enum pubsub_kind)k, val);
+                free(val);
+            }
+            dict_free(d);
+            c->flags &= ~CLIENT_F_SUBS_MAP(k);
+        } else {
+            for (struct subscription *s = c->subs[k].list, *next; s != NULL; s = next) {
+                next = s->next;
+                topic_detach((enum pubsub_kind)k, s);
+                free(s);
+            }
         }
-        dict_free(d);
-        c->subs[k] = NULL;
+        c->subs[k].list = NULL;
     }
     c->flags &= ~CLIENT_F_PUBSUB;
 }

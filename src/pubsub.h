@@ -1,6 +1,6 @@
 /* The channel, pattern and shard-channel registries, and fan-out. Subscribe and unsubscribe
- * are O(1): each client keeps a map of its subscriptions with their positions. Empty
- * channels and patterns are deleted. Replies to clients are the caller's business. */
+ * are O(1): each client keeps its subscriptions (a short list, or a map) with their positions.
+ * Empty channels and patterns are deleted. Replies to clients are the caller's business. */
 #ifndef EVB_PUBSUB_H
 #define EVB_PUBSUB_H
 
@@ -22,6 +22,9 @@ int pubsub_unsubscribe(struct client *c, enum pubsub_kind kind, const char *name
  * registry's name bytes (valid until the next change). Caller frees the array. */
 size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const char ***names,
                            size_t **lens);
+
+/* Number of c's subscriptions of one kind. */
+size_t pubsub_client_count(const struct client *c, enum pubsub_kind kind);
 
 /* Bytes c's subscriptions cost: its maps and subscription records (CLIENT LIST tot-mem). */
 size_t pubsub_client_memory(const struct client *c);

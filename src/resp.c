@@ -52,6 +52,15 @@ void resp_parser_free(struct resp_parser *p)
     resp_parser_init(p);
 }
 
+/* A struct copy, except that an error text kept in error_buf must point at dst's copy. */
+void resp_parser_move(struct resp_parser *dst, struct resp_parser *src)
+{
+    *dst = *src;
+    if (src->error == src->error_buf)
+        dst->error = dst->error_buf;
+    resp_parser_init(src);
+}
+
 /* Consumes n bytes of the caller's buffer for the request in progress. */
 static void take(struct resp_parser *p, size_t *pos, size_t n)
 {

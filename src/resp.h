@@ -61,6 +61,11 @@ void resp_parser_free(struct resp_parser *p);
 enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limits *lim,
                                   const char *buf, size_t len, size_t *consumed);
 
+/* Moves everything src holds (a request in progress, its buffers, an error) into dst, which
+ * must hold nothing, and leaves src empty, as after resp_parser_init. Parsing continues in
+ * dst as if it had been src all along. */
+void resp_parser_move(struct resp_parser *dst, struct resp_parser *src);
+
 /* Releases the arguments of the command just returned (small buffers are kept for reuse). */
 void resp_parser_next(struct resp_parser *p);
 

@@ -96,23 +96,6 @@ static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Formats "ip:port" the way Redis's CLIENT LIST does (IPv6 without brackets). */
-static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-        port = ntohs(sin->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(sin6->sin6_port);
-    }
-    snprintf(buf, len, "%s:%d", ip, port);
-}
-
 /* Re-enables accepting after a pause for descriptor exhaustion. */
 static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -189,13 +172,7 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
             server_reject(fd, SERVER_DENIED_TEXT);
             continue;
         }
-        char addr[128], laddr[128];
-        if (l->is_unix) {
-            snprintf(addr, sizeof(addr), "%s:0", l->addr);
-            snprintf(laddr, sizeof(laddr), "%s:0", l->addr);
-        } else {
-            struct sockaddr_storage ls;
-            socklen_t lsl = sizeof(ls);
+        if (!l->is_unix) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             if (server.cfg.tcp_keepalive > 0) {
@@ -205,15 +182,14 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
                 setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
             }
-            format_sockaddr(&ss, addr, sizeof(addr));
-            getsockname(fd, (struct sockaddr *)&ls, &lsl);
-            format_sockaddr(&ls, laddr, sizeof(laddr));
         }
+        /* A unix client's address is its socket's name, read when it is shown. */
+        const struct sockaddr *peer = l->is_unix ? NULL : (const struct sockaddr *)&ss;
         if (!l->is_tls) {
-            client_create(fd, l->is_unix, addr, laddr);
+            client_create(fd, l->is_unix, peer);
             continue;
         }
-        struct client *c = client_create_tls(fd, addr, laddr);
+        struct client *c = client_create_tls(fd, peer);
         if (denied) {
             /* The explanation goes out over TLS once the handshake is done, as in Redis. */
             client_refuse(c, SERVER_DENIED_TEXT);
@@ -327,6 +303,9 @@ static void server_close_listeners(void)
     server.nlisteners = 0;
 }
 
+/* Idle clients freeing this much in one cron pass make it return free pages to the system. */
+#define SERVER_RELEASE_MIN (64 * 1024)
+
 /* Periodic work: client timeouts and idle-buffer shrinking. */
 /* Time the loop thread spent running or waiting for a CPU, in ns: both mean it had work, so
  * on a shared machine a starved but busy loop still counts as busy. Falls back to CPU time. */
@@ -400,11 +379,15 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
     if (server.now_ms - last_clients_ms < 1000)
         return;
     last_clients_ms = server.now_ms;
+    size_t released = 0;
     for (c = TAILQ_FIRST(&server.clients); c != NULL; c = next) {
         next = TAILQ_NEXT(c, all_link);
         if (!(c->flags & CLIENT_F_CLOSE_ASAP))
-            client_cron(c);
+            released += client_cron(c);
     }
+    /* Many clients went idle at once: give their pages back now rather than keep them. */
+    if (released >= SERVER_RELEASE_MIN)
+        util_release_free_memory();
 }
 
 /* While stopping: ends the loop once every queued byte is sent or the drain time is up. */
@@ -463,9 +446,13 @@ static void server_recheck_clients(void)
         if (c->flags & CLIENT_F_CLOSE_ASAP)
             continue;
         if (acl_recheck_client(c, &server.cfg) < 0) {
+            char addr[CLIENT_ADDR_LEN];
+            client_addr(c, addr, sizeof(addr));
             log_notice("Disconnecting client id=%llu addr=%s user=%s: access revoked by reload",
-                       (unsigned long long)c->id, c->addr, c->user_name ? c->user_name : "default");
-            c->user = NULL; /* its old user is about to be freed */
+                       (unsigned long long)c->id, addr,
+                       client_user_name(c) ? client_user_name(c) : "default");
+            if (c->ext)
+                c->ext->user = NULL; /* its old user is about to be freed */
             client_close_async(c, NULL);
         }
     }

@@ -6,17 +6,24 @@
 #define EVB_FALLTHROUGH __attribute__((fallthrough))
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef EVB_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,4 +282,43 @@ int util_sockaddr_is_loopback(const struct sockaddr *sa)
         return IN6_IS_ADDR_LOOPBACK(a) || memcmp(a->s6_addr, mapped, 16) == 0;
     }
     return sa->sa_family == AF_UNIX;
+}
+
+void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+        port = ntohs(sin->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(sin6->sin6_port);
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t max = salen > off ? salen - off : 0;
+        if (max > sizeof(sun->sun_path))
+            max = sizeof(sun->sun_path);
+        snprintf(buf, len, "%.*s:0", (int)strnlen(sun->sun_path, max), sun->sun_path);
+        return;
+    }
+    snprintf(buf, len, "%s:%d", ip, port);
+}
+
+/* jemalloc only returns pages to the system as they age (10 s) and only while it allocates,
+ * so memory freed on a quiet server would stay resident; Redis runs jemalloc's background
+ * thread for this, we purge at the moment we know a lot was freed. */
+void util_release_free_memory(void)
+{
+#ifdef EVB_JEMALLOC
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(name, NULL, NULL, NULL, 0);
+#else
+    malloc_trim(0); /* also harmless under ASan, whose allocator is not glibc's */
+#endif
 }

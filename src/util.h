@@ -45,6 +45,14 @@ void util_sha256(const void *p, size_t len, unsigned char out[32]);
 struct sockaddr;
 int util_sockaddr_is_loopback(const struct sockaddr *sa);
 
+/* Formats an address the way Redis's CLIENT LIST does: "ip:port" (IPv6 without brackets),
+ * "path:0" for a unix socket (salen bounds its path), "?:0" for anything else. */
+void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, size_t len);
+
+/* Hands the allocator's free pages back to the system now (jemalloc: purges every arena;
+ * otherwise malloc_trim), for after many idle buffers were freed at once. */
+void util_release_free_memory(void);
+
 /* Fills buf with random bytes from the kernel (falls back to time and pid). */
 void util_random_bytes(void *buf, size_t len);
 

@@ -39,7 +39,7 @@ static inline struct peer peer_new(int sndbuf)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     if (sndbuf > 0)
         ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
-    p.c = client_create(sv[0], 0, "test:1", "test:0");
+    p.c = client_create(sv[0], 0, NULL);
     ck_assert_ptr_nonnull(p.c);
     p.id = p.c->id;
     p.fd = sv[1];

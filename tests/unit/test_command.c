@@ -623,7 +623,7 @@ START_TEST(reset_returns_to_resp2_and_drops_subscriptions)
     free(r.p);
     ck_assert_int_eq(p.c->resp, 2);
     ck_assert_int_eq(p.c->db, 0);
-    ck_assert_ptr_null(p.c->name);
+    ck_assert_ptr_null(p.c->ext ? p.c->ext->name : NULL);
     ck_assert_uint_eq(p.c->flags & CLIENT_F_PUBSUB, 0);
     ck_assert_uint_eq(pubsub_numsub(PUBSUB_CHANNEL, "ch", 2), 0);
     ck_assert_uint_eq(pubsub_numsub(PUBSUB_SHARD, "s", 1), 0);

@@ -260,7 +260,7 @@ START_TEST(drop_client_removes_every_subscription)
     pubsub_drop_client(a.c);
     for (int k = 0; k < 3; k++) {
         ck_assert_uint_eq(client_sub_count(a.c, (enum pubsub_kind)k), 0);
-        ck_assert_ptr_null(a.c->subs[k]);
+        ck_assert_ptr_null(a.c->subs[k].list);
     }
     ck_assert_uint_eq(a.c->flags & CLIENT_F_PUBSUB, 0);
     ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 1);
@@ -337,6 +337,120 @@ START_TEST(client_names_and_channel_listing)
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin\0ary", 7, "v", 1), 1);
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin", 3, "v", 1), 0);
     EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$7\r\nbin\0ary\r\n$1\r\nv\r\n");
+    world_down();
+}
+END_TEST
+
+/* Checks that c lists exactly the channels "s.<i>" with want[i] set, each once. */
+static void expect_names(struct client *c, const int *want, int n)
+{
+    const char **names;
+    size_t *lens, expect = 0;
+    int seen[64] = {0};
+    char buf[16];
+
+    for (int i = 0; i < n; i++)
+        expect += want[i] != 0;
+    size_t k = pubsub_client_names(c, PUBSUB_CHANNEL, &names, &lens);
+    ck_assert_uint_eq(k, expect);
+    ck_assert_uint_eq(client_sub_count(c, PUBSUB_CHANNEL), expect);
+    for (size_t j = 0; j < k; j++) {
+        int i = -1;
+        ck_assert_int_eq(sscanf(names[j], "s.%d", &i), 1);
+        ck_assert(i >= 0 && i < n && want[i] && !seen[i]);
+        snprintf(buf, sizeof(buf), "s.%d", i);
+        ck_assert_uint_eq(lens[j], strlen(buf));
+        seen[i] = 1;
+    }
+    free(names);
+    free(lens);
+}
+
+/* The per-client set is a list up to eight names and a map beyond, and turns back into a list
+ * at four: lookups, duplicates, names, counts and deliveries stay right across each change. */
+START_TEST(client_subscriptions_move_from_list_to_map_and_back)
+{
+    world_up(-1);
+    struct peer a = peer_new(0), b = peer_new(0);
+    int want[20] = {0};
+    char name[16];
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "s.%d", i);
+        ck_assert_int_eq(pubsub_subscribe(a.c, PUBSUB_CHANNEL, name, strlen(name)), 1);
+        want[i] = 1;
+        /* Every earlier name is still found: subscribing again is not new. */
+        for (int j = 0; j <= i; j++) {
+            snprintf(name, sizeof(name), "s.%d", j);
+            ck_assert_int_eq(pubsub_subscribe(a.c, PUBSUB_CHANNEL, name, strlen(name)), 0);
+        }
+        ck_assert_int_eq((a.c->flags & CLIENT_F_SUBS_MAP(PUBSUB_CHANNEL)) != 0, i >= 8);
+        expect_names(a.c, want, 20);
+    }
+    ck_assert_uint_eq(a.c->flags & CLIENT_F_SUBS_MAP(PUBSUB_PATTERN), 0);
+    SUB(b.c, PUBSUB_CHANNEL, "s.7");
+    ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "s.7", "x"), 2);
+    ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "s.19", "y"), 1);
+    EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$3\r\ns.7\r\n$1\r\nx\r\n"
+                    "*3\r\n$7\r\nmessage\r\n$4\r\ns.19\r\n$1\r\ny\r\n");
+    EXPECT_PEER(&b, "*3\r\n$7\r\nmessage\r\n$3\r\ns.7\r\n$1\r\nx\r\n");
+
+    /* Down again in a scattered order: the map stays until four are left. */
+    static const int order[20] = {3,  17, 0,  9, 12, 5, 19, 1,  14, 8,
+                                  11, 6,  16, 2, 18, 4, 10, 15, 7,  13};
+    for (int j = 0; j < 20; j++) {
+        int i = order[j];
+        snprintf(name, sizeof(name), "s.%d", i);
+        ck_assert_int_eq(pubsub_unsubscribe(a.c, PUBSUB_CHANNEL, name, strlen(name)), 1);
+        ck_assert_int_eq(pubsub_unsubscribe(a.c, PUBSUB_CHANNEL, name, strlen(name)), 0);
+        want[i] = 0;
+        int left = 19 - j;
+        ck_assert_int_eq((a.c->flags & CLIENT_F_SUBS_MAP(PUBSUB_CHANNEL)) != 0, left > 4);
+        ck_assert_int_eq((a.c->flags & CLIENT_F_PUBSUB) != 0, left > 0);
+        expect_names(a.c, want, 20);
+    }
+    ck_assert_ptr_null(a.c->subs[PUBSUB_CHANNEL].list);
+    ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 1);
+    ck_assert_uint_eq(pubsub_numsub(PUBSUB_CHANNEL, "s.7", 3), 1);
+    /* A map dropped whole on close. */
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof(name), "s.%d", i);
+        ck_assert_int_eq(pubsub_subscribe(a.c, PUBSUB_CHANNEL, name, strlen(name)), 1);
+    }
+    pubsub_drop_client(a.c);
+    ck_assert_uint_eq(a.c->flags & (CLIENT_F_SUBS_MAP(PUBSUB_CHANNEL) | CLIENT_F_PUBSUB), 0);
+    ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 1);
+    world_down();
+}
+END_TEST
+
+/* A channel's first subscriber sits in the topic itself; more move to an array and back. */
+START_TEST(channel_subscribers_grow_past_the_inline_slot_and_shrink)
+{
+    world_up(-1);
+    struct peer p[6];
+
+    for (int i = 0; i < 6; i++) {
+        p[i] = peer_new(0);
+        ck_assert_int_eq(SUB(p[i].c, PUBSUB_CHANNEL, "ch"), 1);
+        ck_assert_uint_eq(pubsub_numsub(PUBSUB_CHANNEL, "ch", 2), (size_t)i + 1);
+    }
+    ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "m"), 6);
+    for (int i = 0; i < 6; i++)
+        EXPECT_PEER(&p[i], "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+    /* Removing from the end and then the front keeps the others reachable. */
+    ck_assert_int_eq(UNSUB(p[5].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_int_eq(UNSUB(p[1].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_int_eq(UNSUB(p[3].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_int_eq(UNSUB(p[4].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "z"), 2);
+    EXPECT_PEER(&p[0], "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nz\r\n");
+    EXPECT_PEER(&p[2], "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nz\r\n");
+    EXPECT_PEER(&p[1], "");
+    ck_assert_int_eq(UNSUB(p[2].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_int_eq(UNSUB(p[0].c, PUBSUB_CHANNEL, "ch"), 1);
+    ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 0);
+    ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "z"), 0);
     world_down();
 }
 END_TEST
@@ -591,6 +705,8 @@ static Suite *pubsub_suite(void)
     tcase_add_test(book, unsubscribe_deletes_empty_channels_and_clears_flag);
     tcase_add_test(book, drop_client_removes_every_subscription);
     tcase_add_test(book, client_names_and_channel_listing);
+    tcase_add_test(book, client_subscriptions_move_from_list_to_map_and_back);
+    tcase_add_test(book, channel_subscribers_grow_past_the_inline_slot_and_shrink);
     tcase_add_test(book, random_churn_keeps_swap_remove_positions_consistent);
     tcase_add_test(book, churn_with_many_channels_per_client);
     suite_add_tcase(s, book);

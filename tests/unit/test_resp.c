@@ -590,6 +590,43 @@ START_TEST(feed_returns_after_each_command)
 }
 END_TEST
 
+/* A request cut at every byte and moved to a fresh parser at the cut ends as if it had not
+ * moved; an error text built in the parser survives a move; the source is left empty. */
+START_TEST(moved_parser_continues_the_request)
+{
+    const char in[] = "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$5\r\nhello\r\n";
+    const size_t n = sizeof(in) - 1;
+    struct resp_parser a, b;
+    size_t used;
+
+    for (size_t cut = 1; cut < n; cut++) {
+        resp_parser_init(&a);
+        resp_parser_init(&b);
+        ck_assert_int_eq(resp_parser_feed(&a, NULL, in, cut, &used), RESP_INCOMPLETE);
+        resp_parser_move(&b, &a);
+        ck_assert(resp_parser_idle(&a));
+        ck_assert_uint_eq(resp_parser_pending(&a), 0);
+        ck_assert_uint_eq(resp_parser_memory(&a), 0);
+        ck_assert_uint_eq(resp_parser_pending(&b), cut);
+        ck_assert_int_eq(resp_parser_feed(&b, NULL, in + cut, n - cut, &used), RESP_COMMAND);
+        ck_assert_int_eq(b.argc, 3);
+        ck_assert_str_eq(b.argv[0], "PUBLISH");
+        ck_assert_str_eq(b.argv[1], "ch");
+        ck_assert_str_eq(b.argv[2], "hello");
+        resp_parser_free(&a);
+        resp_parser_free(&b);
+    }
+    resp_parser_init(&a);
+    resp_parser_init(&b);
+    ck_assert_int_eq(resp_parser_feed(&a, NULL, "*1\r\n!x\r\n", 9, &used), RESP_ERROR);
+    resp_parser_move(&b, &a);
+    memset(&a, 0x55, sizeof(a)); /* nothing in b may still point into a */
+    resp_parser_init(&a);
+    ck_assert_str_eq(resp_parser_error(&b), "Protocol error: expected '$', got '!'");
+    resp_parser_free(&b);
+}
+END_TEST
+
 START_TEST(huge_announced_bulk_costs_only_received_bytes)
 {
     struct resp_parser p;
@@ -729,6 +766,7 @@ static Suite *resp_suite(void)
     tcase_set_timeout(memory, 120);
     tcase_add_test(memory, idle_parser_holds_no_memory);
     tcase_add_test(memory, feed_returns_after_each_command);
+    tcase_add_test(memory, moved_parser_continues_the_request);
     tcase_add_test(memory, huge_announced_bulk_costs_only_received_bytes);
     tcase_add_test(memory, argument_of_24_mib);
     tcase_add_test(memory, unauthenticated_limits_at_bounds);

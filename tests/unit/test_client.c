@@ -1,0 +1,240 @@
+/* Unit tests for client.c in-process, on socketpairs and loopback TCP: what an idle connection
+ * holds (no parser, output buffer or write event once idle, and each made again when needed),
+ * a request cut across reads keeping its own parser, and addresses kept packed but shown
+ * exactly as before (addr=, laddr=, CLIENT LIST). */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "command.h"
+#include "config.h"
+#include "dict.h"
+#include "pubsub.h"
+#include "server.h"
+#include "inproc.h"
+#include "unit.h"
+#include "util.h"
+
+/* Starts the registries, the command table and a listener-less loop. */
+static void world_up(void)
+{
+    struct config cfg;
+    uint8_t seed[16];
+
+    for (int i = 0; i < 16; i++)
+        seed[i] = (uint8_t)(i * 11 + 1);
+    memset(&server, 0, sizeof(server));
+    config_init(&cfg);
+    cfg.output_batch_us = 0; /* replies are read right after a loop pass */
+    dict_set_seed(seed);
+    pubsub_init();
+    command_init();
+    ck_assert_int_eq(server_init_loop(&cfg, NULL), 0);
+}
+
+/* Frees every client, the loop and the registries. */
+static void world_down(void)
+{
+    server_cleanup();
+    pubsub_cleanup();
+}
+
+/* Asserts that the peer received exactly the string want. */
+static void expect_reply(struct peer *p, const char *want)
+{
+    struct bytes b = {0};
+
+    peer_read(p, &b);
+    ck_assert_msg(b.len == strlen(want) && (b.len == 0 || memcmp(b.p, want, b.len) == 0),
+                  "got '%.*s', want '%s'", (int)b.len, b.p ? b.p : "", want);
+    free(b.p);
+}
+
+/* Makes c look idle for 3 s (nothing read or written) and runs its cron step. */
+static size_t idle_cron(struct client *c)
+{
+    c->last_ms = server.now_ms - 3000;
+    c->last_deliver_us = server.now_us - 3000 * 1000LL;
+    return client_cron(c);
+}
+
+START_TEST(idle_client_gives_back_parser_and_output_buffer)
+{
+    world_up();
+    struct peer p = peer_new(0);
+
+    /* Nothing is made before it is needed. */
+    ck_assert_ptr_null(p.c->parser);
+    ck_assert_ptr_null(p.c->out);
+    ck_assert_ptr_null(p.c->write_ev);
+    ck_assert_ptr_null(p.c->ext);
+
+    /* A request that arrives whole is parsed by the shared parser. */
+    peer_write(&p, "PING\r\n", 6);
+    expect_reply(&p, "+PONG\r\n");
+    ck_assert_ptr_null(p.c->parser);
+    ck_assert_ptr_nonnull(p.c->out);
+
+    /* One cut across reads keeps its state in a parser of the client's own... */
+    peer_write(&p, "*1\r\n$4\r\nPI", 10);
+    expect_reply(&p, "");
+    ck_assert_ptr_nonnull(p.c->parser);
+    ck_assert_uint_eq(client_input_pending(p.c), 10);
+    /* ...which an idle pass leaves alone while the request is incomplete. */
+    idle_cron(p.c);
+    ck_assert_ptr_nonnull(p.c->parser);
+    peer_write(&p, "NG\r\n", 4);
+    expect_reply(&p, "+PONG\r\n");
+    ck_assert_uint_eq(client_input_pending(p.c), 0);
+
+    /* Recently active: kept. Idle: everything given back, and it all comes back on use. */
+    ck_assert_uint_eq(client_cron(p.c), 0);
+    ck_assert_ptr_nonnull(p.c->out);
+    ck_assert_uint_gt(idle_cron(p.c), 0);
+    ck_assert_ptr_null(p.c->parser);
+    ck_assert_ptr_null(p.c->out);
+    ck_assert_ptr_null(p.c->reply);
+    ck_assert_uint_eq(idle_cron(p.c), 0);
+    peer_write(&p, "*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", 22);
+    expect_reply(&p, "$2\r\nhi\r\n");
+
+    /* A subscriber that went idle gets its buffer back when a message comes. */
+    peer_write(&p, "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n", 27);
+    expect_reply(&p, "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    idle_cron(p.c);
+    ck_assert_ptr_null(p.c->out);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "m", 1), 1);
+    ck_assert_ptr_nonnull(p.c->out);
+    expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+    world_down();
+}
+END_TEST
+
+START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
+{
+    static char payload[4096];
+    struct bytes b = {0};
+
+    world_up();
+    struct peer p = peer_new(4096);
+    ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    memset(payload, 'x', sizeof(payload));
+    for (int i = 0; i < 256; i++)
+        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, sizeof(payload)), 1);
+    pump();
+    ck_assert_uint_ne(p.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    ck_assert_ptr_nonnull(p.c->write_ev);
+    /* Waiting to write is not idle, however old the last write. */
+    idle_cron(p.c);
+    ck_assert_ptr_nonnull(p.c->write_ev);
+    ck_assert_ptr_nonnull(p.c->out);
+
+    peer_read(&p, &b);
+    ck_assert_uint_eq(b.len, 256 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4096\r\n\r\n") - 1 +
+                                    sizeof(payload)));
+    free(b.p);
+    ck_assert_uint_eq(p.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    ck_assert_ptr_nonnull(p.c->write_ev); /* kept while the client is busy */
+    idle_cron(p.c);
+    ck_assert_ptr_null(p.c->write_ev);
+    ck_assert_ptr_null(p.c->out);
+    world_down();
+}
+END_TEST
+
+/* Returns one CLIENT LIST line for c. */
+static char *describe(const struct client *c)
+{
+    struct evbuffer *b = evbuffer_new();
+    client_describe(c, b);
+    evbuffer_add(b, "", 1);
+    char *s = xstrdup((const char *)evbuffer_pullup(b, -1));
+    evbuffer_free(b);
+    return s;
+}
+
+START_TEST(packed_addresses_are_shown_as_text)
+{
+    char buf[CLIENT_ADDR_LEN], want[64];
+    int sv[2];
+
+    world_up();
+    /* IPv4 and IPv6 peers as given at accept; a unix client shows its socket's name. */
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(4567)};
+    inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct client *c4 = client_create(sv[0], 0, (struct sockaddr *)&sin);
+    close(sv[1]);
+    client_addr(c4, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "10.1.2.3:4567");
+
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+    inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct client *c6 = client_create(sv[0], 0, (struct sockaddr *)&sin6);
+    close(sv[1]);
+    client_addr(c6, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "2001:db8::1:80");
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct client *cu = client_create(sv[0], 1, NULL);
+    close(sv[1]);
+    client_addr(cu, buf, sizeof(buf));
+    ck_assert_str_eq(buf, ":0"); /* a socketpair has no path */
+
+    /* laddr comes from the socket: a real loopback connection. */
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t ll = sizeof(la);
+    ck_assert_int_ge(l, 0);
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&la, sizeof(la)), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&la, &ll), 0);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&la, sizeof(la)), 0);
+    struct sockaddr_in pa;
+    socklen_t pl = sizeof(pa);
+    int afd = accept(l, (struct sockaddr *)&pa, &pl);
+    ck_assert_int_ge(afd, 0);
+    struct client *ct = client_create(afd, 0, (struct sockaddr *)&pa);
+    client_laddr(ct, buf, sizeof(buf));
+    snprintf(want, sizeof(want), "127.0.0.1:%d", ntohs(la.sin_port));
+    ck_assert_str_eq(buf, want);
+    char *line = describe(ct);
+    snprintf(want, sizeof(want), " addr=127.0.0.1:%d laddr=127.0.0.1:%d ", ntohs(pa.sin_port),
+             ntohs(la.sin_port));
+    ck_assert_msg(strstr(line, want) != NULL, "'%s' lacks '%s'", line, want);
+    free(line);
+    line = describe(c4);
+    ck_assert_msg(strstr(line, " addr=10.1.2.3:4567 laddr=:0 ") != NULL, "'%s'", line);
+    free(line);
+    close(cfd);
+    close(l);
+    world_down();
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *idle = tcase_create("idle");
+    TCase *addr = tcase_create("addresses");
+
+    tcase_add_test(idle, idle_client_gives_back_parser_and_output_buffer);
+    tcase_add_test(idle, write_event_is_made_when_the_socket_fills_and_freed_once_idle);
+    suite_add_tcase(s, idle);
+    tcase_add_test(addr, packed_addresses_are_shown_as_text);
+    suite_add_tcase(s, addr);
+    return s;
+}
+
+UNIT_MAIN(client_suite)
