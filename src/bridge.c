@@ -556,6 +556,7 @@ static void sub_read_cb(struct bufferevent *bev, void *arg)
     size_t fed = 0;
     void *reply;
 
+    server_update_time(); /* deliveries go by the clock (output batching) */
     for (int i = 0; i < n && i < 8; i++) {
         redisReaderFeed(br.reader, vec[i].iov_base, vec[i].iov_len);
         fed += vec[i].iov_len;

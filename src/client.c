@@ -50,8 +50,8 @@ static int client_shared_busy;
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Reads of a full buffer in one pass before other connections get their turn. */
 #define CLIENT_READS_PER_PASS 8
-/* Idle this long (nothing read, nothing written), a client gives back its parser, output
- * buffer and write event, as Redis frees an idle client's query buffer. */
+/* Idle this long (nothing read, no message queued, no output pending), a client gives back its
+ * parser, output buffer and write event, as Redis frees an idle client's query buffer. */
 #define CLIENT_SHRINK_IDLE_MS 2000
 /* A TLS connection stops reading from its socket while this much decrypted input waits. */
 #define CLIENT_TLS_INPUT_HIGH (256 * 1024)
@@ -816,4 +816,10 @@ size_t client_cron(struct client *c)
         c->write_ev = NULL;
     }
     return released;
+}
+
+void client_release_shared(void)
+{
+    if (!client_shared_busy)
+        resp_parser_free(&client_shared_parser);
 }

@@ -174,4 +174,7 @@ size_t client_input_pending(const struct client *c);
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);
 
+/* Frees the buffers of the parser that clients share; at exit, after every client is gone. */
+void client_release_shared(void);
+
 #endif

@@ -257,7 +257,8 @@ size_t pubsub_client_names(const struct client *c, enum pubsub_kind kind, const 
     if (n == 0)
         return 0;
     if (!(c->flags & CLIENT_F_SUBS_MAP(kind))) {
-        /* The list is newest first: names come out in subscription order. */
+        /* The list is newest first, so names come out in subscription order (after a map
+         * turned back into a list, in the map's order: Redis promises no order either). */
         i = n;
         for (const struct subscription *s = c->subs[kind].list; s != NULL; s = s->next) {
             i--;

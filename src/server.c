@@ -306,23 +306,33 @@ static void server_close_listeners(void)
 /* Idle clients freeing this much in one cron pass make it return free pages to the system. */
 #define SERVER_RELEASE_MIN (64 * 1024)
 
-/* Periodic work: client timeouts and idle-buffer shrinking. */
-/* Time the loop thread spent running or waiting for a CPU, in ns: both mean it had work, so
- * on a shared machine a starved but busy loop still counts as busy. Falls back to CPU time. */
+/* Time the loop thread spent running (exact, from its CPU clock) plus waiting for a CPU (from
+ * schedstat, when the kernel keeps it), in ns: both mean the loop had work, so on a shared
+ * machine a starved but busy loop still counts as busy. */
 static long long server_busy_ns(void)
 {
     char buf[96];
-    ssize_t n = server.load_fd >= 0 ? pread(server.load_fd, buf, sizeof(buf) - 1, 0) : -1;
-    unsigned long long run, wait;
-
-    if (n > 0) {
-        buf[n] = '\0';
-        if (sscanf(buf, "%llu %llu", &run, &wait) == 2)
-            return (long long)(run + wait);
-    }
+    unsigned long long run, wait = 0;
     struct timespec ts;
+
+    if (server.load_fd >= 0) {
+        ssize_t n = pread(server.load_fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+                wait = 0;
+        }
+        if (n <= 0 || wait == 0) {
+            /* Unreadable, or not kept by this kernel: CPU time alone from now on. */
+            close(server.load_fd);
+            server.load_fd = -1;
+            wait = 0;
+        } else {
+            server.load_wait_ns = (long long)wait;
+        }
+    }
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec + server.load_wait_ns;
 }
 
 void server_adapt_batching(int load_pct)
@@ -363,12 +373,14 @@ static void server_update_load(void)
 
     if (span_us <= 0)
         return;
-    int pct = (int)((busy - server.load_busy_ns) / 10 / span_us);
+    long long pct = (busy - server.load_busy_ns) / 10 / span_us;
+    pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
     server.load_busy_ns = busy;
     server.load_sample_us = server.now_us;
-    server_adapt_batching(pct);
+    server_adapt_batching((int)pct);
 }
 
+/* Periodic work: the load sample, client timeouts and idle-buffer shrinking. */
 static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
     static long long last_clients_ms;
@@ -654,6 +666,7 @@ void server_cleanup(void)
             TAILQ_REMOVE(&server.closing, c, closing_link);
         client_free(c);
     }
+    client_release_shared();
     /* A freed TLS bufferevent is finalized by a deferred callback: give the loop one pass so
      * it runs before the base goes away (the loop may have been left before it could). */
     if (server.base)

@@ -56,6 +56,7 @@ struct server {
     int batch_window_us;         /* the current window, adapted to the load */
     int load_pct;                /* share of the last cron interval the loop was busy */
     int load_fd;                 /* /proc/thread-self/schedstat, -1 if unreadable */
+    long long load_wait_ns;      /* last runqueue wait read from schedstat (it only grows) */
     long long load_busy_ns;      /* its running + runnable time at the last sample */
     long long load_sample_us;    /* when that sample was taken */
     long long load_low_since_ms; /* load below half the engage mark since; 0 when not */
