@@ -7,7 +7,8 @@
 # Environment: BENCH_REPS (3), BENCH_QUICK=1 (small counts, smoke test), BENCH_ONLY="1,2a"
 # (scenario ids), BENCH_DURATION (seconds per run), BENCH_OUT (bench-results), EVBROKERD,
 # BENCH_BATCH_US (evbrokerd's [server] output_batch_us; the daemon's default when unset),
-# LOADGEN, REDIS_SERVER, BENCH_CHART (PNG path, default $BENCH_OUT/bench.png).
+# LOADGEN, REDIS_SERVER, BENCH_CHART (PNG path, default $BENCH_OUT/bench.png), BENCH_RENDER
+# (an earlier raw-*.tsv: redraw its tables and chart without running anything).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -306,9 +307,16 @@ mkdir -p "$OUT"
 STAMP=$(date +%Y%m%d-%H%M%S)
 RAW=$OUT/raw-$STAMP.tsv
 MED=$OUT/medians-$STAMP.tsv
-: >"$RAW"
-: >"$OUT/loadgen.stderr"
-LOAD_BEFORE=$(cat /proc/loadavg)
+if [ -n "${BENCH_RENDER:-}" ]; then
+    # Only redraw the tables and the chart from an earlier run's raw file.
+    RAW=$BENCH_RENDER MED=$OUT/medians-rendered.tsv REPS=0 REPS_SHOWN="as recorded"
+    [ -r "$RAW" ] || { echo "bench: $RAW unreadable" >&2; exit 1; }
+    LOAD_BEFORE="(not recorded: rendered from $(basename "$RAW"))"
+else
+    : >"$RAW"
+    : >"$OUT/loadgen.stderr"
+    LOAD_BEFORE=$(cat /proc/loadavg)
+fi
 echo "bench: $(nproc) cores, loadavg before: $LOAD_BEFORE, open files limit $(ulimit -n)," \
     "reps $REPS, quick $QUICK, $DUR s per run"
 echo "bench: evbrokerd $EVBROKERD ($("$EVBROKERD" --version)), $("$REDIS_SERVER" --version | cut -d' ' -f1-3)"
@@ -332,7 +340,7 @@ medians >"$MED"
     echo
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
     echo "loadavg before: $LOAD_BEFORE; after: $LOAD_AFTER; open files limit: $(ulimit -n);"
-    echo "reps: $REPS; quick: $QUICK; seconds per run: $DUR; raw: $(basename "$RAW")"
+    echo "reps: ${REPS_SHOWN:-$REPS}; quick: $QUICK; seconds per run: $DUR; raw: $(basename "$RAW")"
     echo
     summary
     echo
