@@ -27,14 +27,7 @@ info() {
 }
 
 write_conf 2000 90
-"$EVBROKERD" -c "$dir/evbrokerd.conf" >"$dir/stderr.log" 2>&1 &
-daemon=$!
-pids+=("$daemon")
-if ! wait_port "$port"; then
-    echo "FAIL batching/start: the daemon did not answer on port $port"
-    cat "$dir/stderr.log" "$dir/daemon.log" 2>/dev/null | head -20 | sed 's/^/    /'
-    exit 1
-fi
+start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 sleep 0.3 # a few cron samples of an idle loop
 check idle_does_not_batch "output_batching=$(info output_batching) busy=$(info event_loop_busy_pct)" \
     test "$(info output_batching)" = 0 -a "$(info event_loop_busy_pct)" -lt 90

@@ -78,3 +78,16 @@ wait_exit() {
     wait "$pid"
     status=$?
 }
+
+# Starts the daemon on config $1 (its log set to $dir/daemon.log) and waits for $2 (its
+# port) to answer; sets $daemon. When it does not answer, prints why and ends the suite.
+start_daemon_or_exit() {
+    "$EVBROKERD" -c "$1" >"$dir/stderr.log" 2>&1 &
+    daemon=$!
+    pids+=("$daemon")
+    if ! wait_port "$2"; then
+        echo "FAIL $SUITE/start: the daemon did not answer on port $2"
+        cat "$dir/stderr.log" "$dir/daemon.log" 2>/dev/null | head -20 | sed 's/^/    /'
+        exit 1
+    fi
+}

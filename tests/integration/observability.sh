@@ -24,14 +24,7 @@ pubsub_output_limit = 1mb 0 0
 listen = 127.0.0.1:$mport
 EOF
 
-"$EVBROKERD" -c "$dir/evbrokerd.conf" >"$dir/stderr.log" 2>&1 &
-daemon=$!
-pids+=("$daemon")
-if ! wait_port "$port"; then
-    echo "FAIL observability/start: the daemon did not answer on port $port"
-    cat "$dir/stderr.log" "$dir/daemon.log" 2>/dev/null | head -20 | sed 's/^/    /'
-    exit 1
-fi
+start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 
 # A bad [metrics] listen is a configuration error (EX_CONFIG, with the line).
 printf '[metrics]\nlisten = localhost:9121\n' >"$dir/bad.conf"

@@ -23,30 +23,6 @@
 #include "unit.h"
 #include "util.h"
 
-/* Starts the registries, the command table and a listener-less loop. */
-static void world_up(void)
-{
-    struct config cfg;
-    uint8_t seed[16];
-
-    for (int i = 0; i < 16; i++)
-        seed[i] = (uint8_t)(i * 11 + 1);
-    memset(&server, 0, sizeof(server));
-    config_init(&cfg);
-    cfg.output_batch_us = 0; /* replies are read right after a loop pass */
-    dict_set_seed(seed);
-    pubsub_init();
-    command_init();
-    ck_assert_int_eq(server_init_loop(&cfg, NULL), 0);
-}
-
-/* Frees every client, the loop and the registries. */
-static void world_down(void)
-{
-    server_cleanup();
-    pubsub_cleanup();
-}
-
 /* Asserts that the peer received exactly the string want. */
 static void expect_reply(struct peer *p, const char *want)
 {
@@ -68,7 +44,7 @@ static size_t idle_cron(struct client *c)
 
 START_TEST(idle_client_gives_back_parser_and_output_buffer)
 {
-    world_up();
+    inproc_up(NULL);
     struct peer p = peer_new(0);
 
     /* Nothing is made before it is needed. */
@@ -114,7 +90,7 @@ START_TEST(idle_client_gives_back_parser_and_output_buffer)
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "m", 1), 1);
     ck_assert_ptr_nonnull(p.c->out);
     expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -123,7 +99,7 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
     static char payload[4096];
     struct bytes b = {0};
 
-    world_up();
+    inproc_up(NULL);
     struct peer p = peer_new(4096);
     ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
     memset(payload, 'x', sizeof(payload));
@@ -146,7 +122,7 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
     idle_cron(p.c);
     ck_assert_ptr_null(p.c->write_ev);
     ck_assert_ptr_null(p.c->out);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -166,7 +142,7 @@ START_TEST(packed_addresses_are_shown_as_text)
     char buf[CLIENT_ADDR_LEN], want[64];
     int sv[2];
 
-    world_up();
+    inproc_up(NULL);
     /* IPv4 and IPv6 peers as given at accept; a unix client shows its socket's name. */
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(4567)};
     inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
@@ -219,7 +195,7 @@ START_TEST(packed_addresses_are_shown_as_text)
     free(line);
     close(cfd);
     close(l);
-    world_down();
+    inproc_down();
 }
 END_TEST
 

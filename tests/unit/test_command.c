@@ -23,32 +23,6 @@
 #include "unit.h"
 #include "util.h"
 
-/* Starts the registries, the command table and a listener-less loop. */
-static void world_up(const char *requirepass)
-{
-    struct config cfg;
-    uint8_t seed[16];
-
-    for (int i = 0; i < 16; i++)
-        seed[i] = (uint8_t)(i * 31 + 7);
-    memset(&server, 0, sizeof(server));
-    config_init(&cfg);
-    cfg.output_batch_us = 0; /* replies are read right after a loop pass */
-    if (requirepass)
-        cfg.requirepass = xstrdup(requirepass);
-    dict_set_seed(seed);
-    pubsub_init();
-    command_init();
-    ck_assert_int_eq(server_init_loop(&cfg, NULL), 0);
-}
-
-/* Frees every client, the loop and the registries. */
-static void world_down(void)
-{
-    server_cleanup();
-    pubsub_cleanup();
-}
-
 /* Encodes a space-separated argument list as a RESP multibulk; "''" is an empty argument. */
 static void encode_request(struct bytes *out, const char *args)
 {
@@ -148,7 +122,7 @@ static void send_request(struct peer *p, const struct bytes *req, enum mode m, c
 /* Runs a script in one mode on a fresh world; returns nothing, asserts everything. */
 static void run_script(const struct script *s, enum mode m)
 {
-    world_up(s->requirepass);
+    inproc_up(s->requirepass);
     struct peer p = peer_new(0);
     struct bytes all_req = {0}, all_want = {0};
     int all_eof = 0, n = 0;
@@ -180,7 +154,7 @@ static void run_script(const struct script *s, enum mode m)
     free(all_req.p);
     free(all_want.p);
     close(p.fd);
-    world_down();
+    inproc_down();
 }
 
 /* Runs a script in all three modes. */
@@ -546,7 +520,7 @@ static long long array_elements(const struct bytes *b)
 
 START_TEST(command_count_equals_entries_of_command)
 {
-    world_up(NULL);
+    inproc_up(NULL);
     struct peer p = peer_new(0);
     char want[32];
 
@@ -568,7 +542,7 @@ START_TEST(command_count_equals_entries_of_command)
         free(cnt.p);
         free(info.p);
     }
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -597,16 +571,16 @@ static void info_shape_cb(const struct command *cmd, void *arg)
 START_TEST(command_info_entries_have_ten_elements)
 {
     int n = 0;
-    world_up(NULL);
+    inproc_up(NULL);
     command_each(info_shape_cb, &n);
     ck_assert_int_eq(n, (int)command_count());
-    world_down();
+    inproc_down();
 }
 END_TEST
 
 START_TEST(reset_returns_to_resp2_and_drops_subscriptions)
 {
-    world_up(NULL);
+    inproc_up(NULL);
     struct peer p = peer_new(0), pub = peer_new(0);
     struct bytes r;
 
@@ -635,13 +609,13 @@ START_TEST(reset_returns_to_resp2_and_drops_subscriptions)
     r = call(&p, "client getname");
     ck_assert_str_eq(r.p, "$-1\r\n");
     free(r.p);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
 START_TEST(publish_through_dispatcher_counts_and_delivers)
 {
-    world_up(NULL);
+    inproc_up(NULL);
     struct peer sub = peer_new(0), sub3 = peer_new(0), pub = peer_new(0);
     struct bytes r;
 
@@ -669,7 +643,7 @@ START_TEST(publish_through_dispatcher_counts_and_delivers)
     r = call(&pub, "pubsub numpat");
     ck_assert_str_eq(r.p, ":2\r\n");
     free(r.p);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
