@@ -150,7 +150,22 @@ int util_parse_size(const char *s, long long *out)
 
 int util_strcaseeq(const char *name, const char *buf, size_t len)
 {
-    return strlen(name) == len && strncasecmp(name, buf, len) == 0;
+    /* ASCII folding as strncasecmp does in the C locale, without its strlen and locale
+     * lookups: command dispatch runs this for every table entry it passes. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char a = (unsigned char)name[i], b = (unsigned char)buf[i];
+        if (a == '\0')
+            return 0;
+        if (a != b) {
+            if (a >= 'A' && a <= 'Z')
+                a = (unsigned char)(a + 32);
+            if (b >= 'A' && b <= 'Z')
+                b = (unsigned char)(b + 32);
+            if (a != b)
+                return 0;
+        }
+    }
+    return name[len] == '\0';
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))

@@ -208,6 +208,7 @@ START_TEST(strcaseeq_compares_whole_names_ignoring_case)
     ck_assert_int_eq(util_strcaseeq("a|b", "A|B", 3), 1);
     /* Case folding is ASCII letters only: '@' (0x40) and '`' (0x60) differ. */
     ck_assert_int_eq(util_strcaseeq("@", "`", 1), 0);
+    ck_assert_int_eq(util_strcaseeq("\xc0", "\xe0", 1), 0); /* not Latin-1 either */
 }
 END_TEST
 
