@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "bridge_echo.h"
 #include "config.h"
 #include "dict.h"
 #include "log.h"
@@ -49,33 +50,19 @@ enum bridge_state {
     BRIDGE_UP,         /* in sync: forwards are sent as they come */
 };
 
-/* Bytes of an echo key: the kind, then a 64-bit digest of (topic, channel, payload). */
-#define ECHO_KEY_LEN 9
-
-struct echo;
-
 /* One channel, pattern or shard channel the bridge has (un)subscribed upstream during this
  * link session. It exists while a local subscriber wants it or a command about it awaits its
  * confirmation; only a confirmed, wanted topic predicts echoes (see echo_expect). */
 struct up_topic {
-    LIST_HEAD(, echo) echoes; /* expectations recorded on this topic */
-    uint64_t hash;            /* digest of the name, part of every echo key */
-    int wanted;               /* a local subscriber needs it */
-    int outstanding;          /* (un)subscribe commands sent, not yet confirmed */
-    int refused;              /* upstream answered the last subscribe with an error */
-    int indexed;              /* in bridge.patterns (patterns only) */
+    struct echo_list echoes; /* expectations recorded on this topic */
+    uint64_t hash;           /* digest of the name, part of every echo key */
+    int wanted;              /* a local subscriber needs it */
+    int outstanding;         /* (un)subscribe commands sent, not yet confirmed */
+    int refused;             /* upstream answered the last subscribe with an error */
+    int indexed;             /* in bridge.patterns (patterns only) */
     enum pubsub_kind kind;
     size_t len;
     char name[]; /* NUL-terminated for logs; binary safe through len */
-};
-
-/* How many upstream copies of one forwarded message are still to be dropped. Two equal
- * payloads on one topic are interchangeable, so a count is exact enough. */
-struct echo {
-    uint8_t key[ECHO_KEY_LEN];
-    unsigned count;
-    struct up_topic *topic;
-    LIST_ENTRY(echo) link;
 };
 
 /* A forward waiting for the link. */
@@ -94,7 +81,6 @@ static struct bridge {
     int match_all;  /* channels = "*" */
     char **globs;
     size_t nglobs;
-    uint8_t hash_key[16];
 
     redisAsyncContext *pub; /* NULL while down */
     int pub_ready;          /* connected and authenticated */
@@ -111,8 +97,6 @@ static struct bridge {
 
     struct dict *topics[3];         /* enum pubsub_kind -> (name -> struct up_topic) */
     struct pattern_index *patterns; /* confirmed upstream patterns */
-    struct dict *echoes;            /* key -> struct echo */
-    size_t echo_max;
 
     STAILQ_HEAD(, fwd) queue;
     long long queued;
@@ -134,7 +118,6 @@ static struct bridge {
     long long dropped;
     long long reconnects;
     long long suppressed;
-    long long echo_overflow;
     long long refusals;
 } br;
 
@@ -158,65 +141,6 @@ static int bridged(const char *name, size_t len)
     return 0;
 }
 
-/* Digest of a buffer under the bridge's own random key. */
-static uint64_t digest(const void *p, size_t len)
-{
-    return util_siphash(p, len, br.hash_key);
-}
-
-/* Builds the echo key of a message on a topic from the three digests. */
-static void echo_key(uint8_t key[ECHO_KEY_LEN], enum pubsub_kind kind, uint64_t topic_hash,
-                     uint64_t ch_hash, uint64_t payload_hash)
-{
-    uint64_t parts[3] = {topic_hash, ch_hash, payload_hash};
-    uint64_t h = digest(parts, sizeof(parts));
-
-    key[0] = (uint8_t)kind;
-    memcpy(key + 1, &h, sizeof(h));
-}
-
-/* Frees one expectation; it must already be out of the table. */
-static void echo_free(struct echo *e)
-{
-    LIST_REMOVE(e, link);
-    free(e);
-}
-
-/* Drops every expectation of a topic (its echoes can no longer come). */
-static void echo_purge(struct up_topic *t)
-{
-    struct echo *e;
-
-    while ((e = LIST_FIRST(&t->echoes)) != NULL) {
-        dict_remove(br.echoes, e->key, ECHO_KEY_LEN);
-        echo_free(e);
-    }
-}
-
-/* Records that one more copy of a message will come back from upstream on topic t. */
-static void echo_add(struct up_topic *t, uint64_t ch_hash, uint64_t payload_hash)
-{
-    uint8_t key[ECHO_KEY_LEN];
-    struct echo *e;
-
-    echo_key(key, t->kind, t->hash, ch_hash, payload_hash);
-    e = dict_get(br.echoes, key, ECHO_KEY_LEN);
-    if (e != NULL) {
-        e->count++;
-        return;
-    }
-    if (dict_size(br.echoes) >= br.echo_max) {
-        br.echo_overflow++; /* the echo will be delivered a second time */
-        return;
-    }
-    e = xmalloc(sizeof(*e));
-    memcpy(e->key, key, ECHO_KEY_LEN);
-    e->count = 1;
-    e->topic = t;
-    LIST_INSERT_HEAD(&t->echoes, e, link);
-    dict_add(br.echoes, e->key, ECHO_KEY_LEN, e);
-}
-
 /* Whether a topic's upstream subscription is confirmed and still wanted. Only then is a
  * forward sure to come back on it: the confirmation reached us before the PUBLISH left, so
  * Redis holds the subscription when it runs the PUBLISH. */
@@ -230,7 +154,9 @@ static void echo_pattern_cb(void *data, void *arg)
 {
     const uint64_t *h = arg; /* channel digest, payload digest */
 
-    echo_add(data, h[0], h[1]);
+    struct up_topic *t = data;
+
+    echo_add(&t->echoes, t->kind, t->hash, h[0], h[1]);
 }
 
 /* Records the echoes a forward will produce: one per confirmed upstream subscription that
@@ -244,35 +170,12 @@ static void echo_expect(enum pubsub_kind kind, const char *ch, size_t chlen, con
 
     if ((t == NULL || !topic_countable(t)) && !patterns)
         return;
-    h[0] = digest(ch, chlen);
-    h[1] = digest(payload, plen);
+    h[0] = echo_digest(ch, chlen);
+    h[1] = echo_digest(payload, plen);
     if (t != NULL && topic_countable(t))
-        echo_add(t, h[0], h[1]);
+        echo_add(&t->echoes, kind, t->hash, h[0], h[1]);
     if (patterns)
         pattern_index_match(br.patterns, ch, chlen, echo_pattern_cb, h);
-}
-
-/* Consumes one expected echo of this message on this topic; returns 1 if it was one. */
-static int echo_take(enum pubsub_kind kind, const char *name, size_t len, const char *ch,
-                     size_t chlen, const char *payload, size_t plen)
-{
-    uint8_t key[ECHO_KEY_LEN];
-    uint64_t ch_hash;
-    struct echo *e;
-
-    if (dict_size(br.echoes) == 0)
-        return 0;
-    ch_hash = digest(ch, chlen);
-    echo_key(key, kind, kind == PUBSUB_PATTERN ? digest(name, len) : ch_hash, ch_hash,
-             digest(payload, plen));
-    e = dict_get(br.echoes, key, ECHO_KEY_LEN);
-    if (e == NULL)
-        return 0;
-    if (--e->count == 0) {
-        dict_remove(br.echoes, key, ECHO_KEY_LEN);
-        echo_free(e);
-    }
-    return 1;
 }
 
 /* Creates the upstream record of a topic. */
@@ -284,7 +187,7 @@ static struct up_topic *topic_new(enum pubsub_kind kind, const char *name, size_
     t->kind = kind;
     t->len = len;
     memcpy(t->name, name, len);
-    t->hash = digest(name, len);
+    t->hash = echo_digest(name, len);
     dict_add(br.topics[kind], t->name, len, t);
     return t;
 }
@@ -303,7 +206,7 @@ static void topic_settle(struct up_topic *t)
         t->indexed = countable;
     }
     if (!t->wanted && t->outstanding == 0) {
-        echo_purge(t);
+        echo_purge(&t->echoes);
         dict_remove(br.topics[t->kind], t->name, t->len);
         free(t);
     }
@@ -329,7 +232,7 @@ static void topics_clear(void)
         }
         free(all);
     }
-    EVB_ASSERT(dict_size(br.echoes) == 0);
+    EVB_ASSERT(echo_pending() == 0);
     br.fifo_head = br.fifo_len = 0;
 }
 
@@ -496,7 +399,7 @@ static void sub_confirm(const redisReply *r, enum pubsub_kind kind, int subscrib
     } else {
         /* An echo of a publish Redis ran before this UNSUBSCRIBE came before this reply on
          * the same connection; any expectation left on the topic is stale. */
-        echo_purge(t);
+        echo_purge(&t->echoes);
     }
     topic_settle(t);
     if (br.state == BRIDGE_SYNCING && br.fifo_len == 0)
@@ -915,12 +818,10 @@ int bridge_start(void)
     else
         snprintf(br.addr, sizeof(br.addr), "%s:%d", cfg->upstream_host, cfg->upstream_port);
     globs_parse(cfg->upstream_channels);
-    util_random_bytes(br.hash_key, sizeof(br.hash_key));
+    echo_init((size_t)cfg->upstream_queue_limit * 4 + 4096);
     for (int k = 0; k < 3; k++)
         br.topics[k] = dict_new();
     br.patterns = pattern_index_new();
-    br.echoes = dict_new();
-    br.echo_max = (size_t)cfg->upstream_queue_limit * 4 + 4096;
     STAILQ_INIT(&br.queue);
     br.retry_ev = evtimer_new(server.base, retry_cb, NULL);
     br.timeout_ev = evtimer_new(server.base, timeout_cb, NULL);
@@ -950,7 +851,7 @@ void bridge_stop(void)
     for (int k = 0; k < 3; k++)
         dict_free(br.topics[k]);
     pattern_index_free(br.patterns);
-    dict_free(br.echoes);
+    echo_cleanup();
     for (size_t i = 0; i < br.nglobs; i++)
         free(br.globs[i]);
     free(br.globs);
@@ -1021,6 +922,6 @@ void bridge_info(struct evbuffer *out)
         state_names[br.state], br.addr, direction_names[server.cfg.upstream_direction],
         br.forwarded, br.received, br.dropped, br.queued, br.in_flight, br.reconnects,
         upstream_count(PUBSUB_CHANNEL), upstream_count(PUBSUB_PATTERN),
-        upstream_count(PUBSUB_SHARD), br.suppressed, dict_size(br.echoes), br.echo_overflow,
-        br.refusals, br.logged_reason);
+        upstream_count(PUBSUB_SHARD), br.suppressed, echo_pending(), echo_overflows(), br.refusals,
+        br.logged_reason);
 }
