@@ -105,6 +105,14 @@ check reload-keeps-allowed-subscriber "PUBLISH chat reached '$out' subscribers" 
 check reload-logged "no revocation line in the log" grep -q "access revoked by reload" "$dir/daemon.log"
 PASS=hunter2 out=$(as bob PING | head -1)
 check disabled-user-refused "bob PING after reload gave '$out'" test "$out" = "$WRONGPASS"
+# CLIENT KILL USER closes every connection of that user (alice's chat subscriber), and names
+# an unknown user with Redis's error.
+out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning CLIENT KILL USER alice)
+check client-kill-user "CLIENT KILL USER alice gave '$out'" test "$out" = 1
+check client-kill-user-closes "alice's chat subscriber still connected" \
+    sh -c "for i in \$(seq 40); do kill -0 $chatpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning CLIENT KILL USER nobody)
+check client-kill-unknown-user "gave '$out'" test "$out" = "ERR No such user 'nobody'"
 kill "$chatpid" 2>/dev/null
 
 kill -TERM "$daemon"
