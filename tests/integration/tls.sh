@@ -385,6 +385,36 @@ check protected-mode-loopback "a TLS client from 127.0.0.1 got '$out'" test "$ou
 kill -TERM "$daemon"
 wait_exit "$daemon" 50
 
+# --- maxclients also counts TLS clients ---------------------------------------------------
+# With the one allowed connection held by a plain subscriber, a TLS client is closed before
+# any handshake, as Redis does on its TLS port (it cannot be told why), and counted.
+port=$(free_port)
+tport=$(free_port)
+write_conf "$dir/max.conf" "$port" "$tport" no "bind = 127.0.0.1" "maxclients = 1"
+start_daemon "$dir/max.conf" "$port"
+timeout 20 redis-cli -p "$port" SUBSCRIBE hold >"$dir/hold.out" 2>&1 &
+holder=$!
+pids+=("$holder")
+for _ in $(seq 50); do
+    grep -q hold "$dir/hold.out" 2>/dev/null && break
+    sleep 0.1
+done
+out=$(tcli "$tport" PING | tr '\n' ' ')
+check maxclients-tls "a TLS client over maxclients got '$out'" \
+    sh -c 'case "$1" in *PONG*) exit 1 ;; esac' _ "$out"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+for _ in $(seq 50); do
+    out=$(tcli "$tport" PING | head -1)
+    [ "$out" = PONG ] && break
+    sleep 0.1
+done
+check maxclients-tls-frees "a TLS client after the subscriber left got '$out'" test "$out" = PONG
+out=$(tcli "$tport" INFO stats | tr -d '\r' | sed -n 's/^rejected_connections://p')
+check maxclients-tls-counted "rejected_connections is '$out'" test "$out" = 1
+kill -TERM "$daemon"
+wait_exit "$daemon" 50
+
 # --- startup errors -----------------------------------------------------------------------
 port=$(free_port)
 tport=$(free_port)
