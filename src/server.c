@@ -498,6 +498,20 @@ static void server_apply_reload(struct config *fresh)
         str_changed(cur->tls_ciphers, fresh->tls_ciphers) ||
         str_changed(cur->tls_ciphersuites, fresh->tls_ciphersuites))
         log_warning("[tls] settings changed: they take effect after a restart");
+    if (str_changed(cur->metrics_listen, fresh->metrics_listen))
+        log_warning("[metrics] listen changed: it takes effect after a restart");
+    if (str_changed(cur->upstream_host, fresh->upstream_host) ||
+        cur->upstream_port != fresh->upstream_port ||
+        str_changed(cur->upstream_unixsocket, fresh->upstream_unixsocket) ||
+        str_changed(cur->upstream_user, fresh->upstream_user) ||
+        str_changed(cur->upstream_password, fresh->upstream_password) ||
+        cur->upstream_connect_timeout_ms != fresh->upstream_connect_timeout_ms ||
+        cur->upstream_reconnect_min_ms != fresh->upstream_reconnect_min_ms ||
+        cur->upstream_reconnect_max_ms != fresh->upstream_reconnect_max_ms ||
+        str_changed(cur->upstream_channels, fresh->upstream_channels) ||
+        cur->upstream_direction != fresh->upstream_direction ||
+        cur->upstream_queue_limit != fresh->upstream_queue_limit)
+        log_warning("[upstream] settings changed: they take effect after a restart");
     cur->log_level = fresh->log_level;
     take_string(&cur->log_target, &fresh->log_target);
     cur->maxclients = fresh->maxclients;

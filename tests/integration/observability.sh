@@ -465,10 +465,16 @@ check top_channel "first channel is not obs: $(grep -A1 'top channels' "$dir/top
 check top_rates "no msg/s figures on the second view" \
     grep -qE '^msg/s in +[0-9.]+ +msg/s out +[0-9.]+' "$dir/top.out"
 
-# Reload and shutdown are logged; /healthz goes away with the process.
+# Reload and shutdown are logged; /healthz goes away with the process. A changed [metrics]
+# listen is not reloadable: the log says so and the endpoint stays where it was.
+sed -i "s/^listen = 127.0.0.1:$mport\$/listen = 127.0.0.1:$((mport + 1))/" "$dir/evbrokerd.conf"
 kill -HUP "$daemon"
 sleep 0.3
 check log_reload "no reload line" grep -q "Configuration reloaded from" "$dir/daemon.log"
+check log_metrics_needs_restart "no restart line for [metrics] listen" \
+    grep -qF "[metrics] listen changed: it takes effect after a restart" "$dir/daemon.log"
+check metrics_stays_after_reload "/healthz moved" \
+    sh -c "curl -sf http://127.0.0.1:$mport/healthz >/dev/null 2>&1 || python3 -c 'import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=5)' http://127.0.0.1:$mport/healthz"
 kill -TERM "$daemon"
 for _ in $(seq 50); do
     kill -0 "$daemon" 2>/dev/null || break
