@@ -4,37 +4,9 @@
 # or "FAIL cli/NAME: why" per test. Every command runs under timeout; stdin is never read.
 set -u
 
-EVBROKERD=${EVBROKERD:-src/evbrokerd}
-dir=$(mktemp -d "${ITEST_TMPDIR:-/tmp}/cli.XXXXXX") || exit 1
+SUITE=cli
+. "$(dirname "$0")/itest-lib.bash"
 sock=$dir/evb.sock
-daemon=
-subpid=
-failures=0
-
-# Stops what this script started, by PID, and removes its directory.
-cleanup() {
-    [ -n "$subpid" ] && kill "$subpid" 2>/dev/null
-    if [ -n "$daemon" ]; then
-        kill "$daemon" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-        kill -9 "$daemon" 2>/dev/null
-    fi
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# Records one result: ok when the condition command succeeds, FAIL with a reason otherwise.
-check() {
-    local name=$1 why=$2
-    shift 2
-    if "$@"; then
-        echo "ok cli/$name"
-    else
-        echo "FAIL cli/$name: $why"
-        failures=$((failures + 1))
-    fi
-}
 
 # redis-cli on the daemon's TCP port, never waiting more than 5 s.
 cli() {
@@ -52,32 +24,10 @@ wait_for() {
     return 1
 }
 
-# Starts evbrokerd on a random port (retrying on a clash) with a unix socket. Ports 20000 to
-# 32767 lie below Linux's ephemeral range, so outgoing connections never hold them.
-start_daemon() {
-    for _ in $(seq 10); do
-        port=$((20000 + RANDOM % 12768))
-        printf '[server]\nport = %s\nbind = 127.0.0.1\nunixsocket = %s\n' "$port" "$sock" \
-            >"$dir/evb.conf"
-        "$EVBROKERD" -c "$dir/evb.conf" >"$dir/evb.log" 2>&1 </dev/null &
-        daemon=$!
-        for _ in $(seq 200); do
-            [ "$(timeout 2 redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && return 0
-            kill -0 "$daemon" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill "$daemon" 2>/dev/null
-        wait "$daemon" 2>/dev/null
-        daemon=
-    done
-    return 1
-}
-
-if ! start_daemon; then
-    echo "FAIL cli/start: evbrokerd did not start"
-    cat "$dir/evb.log" 2>/dev/null | tail -5
-    exit 1
-fi
+read -r port < <(free_port 1)
+printf '[server]\nport = %s\nbind = 127.0.0.1\nunixsocket = %s\n[log]\ntarget = %s\n' \
+    "$port" "$sock" "$dir/daemon.log" >"$dir/evbrokerd.conf"
+start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 
 check ping "PING did not answer PONG" test "$(cli PING)" = PONG
 check echo-quoted "ECHO of a spaced argument" test "$(cli ECHO 'two words')" = "two words"
@@ -86,6 +36,7 @@ check publish-no-subscriber "PUBLISH count not 0" test "$(cli PUBLISH nobody hi)
 # A background subscriber; redis-cli prints each reply element on its own line.
 timeout 20 redis-cli -p "$port" SUBSCRIBE clich >"$dir/sub.out" 2>&1 </dev/null &
 subpid=$!
+pids+=("$subpid")
 check numsub-sees-subscriber "PUBSUB NUMSUB never showed 1" \
     wait_for "$(printf 'clich\n1')" PUBSUB NUMSUB clich
 check publish-count "PUBLISH count not 1" test "$(cli PUBLISH clich 'hello world')" = 1
@@ -117,7 +68,6 @@ check client-list-own-cmd "no line with cmd=client|list: $cmds" own_cmd
 
 kill "$subpid" 2>/dev/null
 wait "$subpid" 2>/dev/null
-subpid=
 check numsub-after-subscriber-left "PUBSUB NUMSUB did not drop to 0" \
     wait_for "$(printf 'clich\n0')" PUBSUB NUMSUB clich
 
@@ -151,11 +101,8 @@ check unknown-command-error "got: $err" \
 
 # SIGTERM: a clean exit with status 0, and the unix socket file removed.
 kill "$daemon"
-status=0
-for _ in $(seq 200); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-wait "$daemon" || status=$?
-daemon=
-check clean-exit "exit status $status after SIGTERM" test "$status" -eq 0
+wait_exit "$daemon" 100
+check clean-exit "exit status $status after SIGTERM" test "$status" = 0
 check unix-socket-removed "socket file left behind" test ! -e "$sock"
 
 [ "$failures" -eq 0 ]
