@@ -329,6 +329,21 @@ static void itest_path(char *out, size_t len, const char *dir, const char *name)
     memcpy(out + d + 1, name, n + 1);
 }
 
+/* Spawns a server on s->port and waits until it answers; on failure kills it (the caller may
+ * retry on another port). Returns 0, or -1. */
+static int itest_spawn_ready(struct itest_server *s, char *const argv[])
+{
+    s->pid = itest_spawn(argv, s->log);
+    if (s->pid > 0 && itest_wait_ready(s, ITEST_TIMEOUT_MS) == 0)
+        return 0;
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        itest_wait_pid(s->pid, 2000);
+        s->pid = 0;
+    }
+    return -1;
+}
+
 /* Starts evbrokerd ($EVBROKERD) on a free port with "[server] port/bind", a unix socket when
  * want_unix, and extra config text appended verbatim. Returns 0, or -1 after logging why. */
 ITEST_UNUSED static int itest_evb_start(struct itest_server *s, int want_unix, const char *extra)
@@ -355,14 +370,8 @@ ITEST_UNUSED static int itest_evb_start(struct itest_server *s, int want_unix, c
         fprintf(f, "[log]\nlevel = verbose\n%s", extra ? extra : "");
         fclose(f);
         char *argv[] = {(char *)bin, "-c", s->conf, NULL};
-        s->pid = itest_spawn(argv, s->log);
-        if (s->pid > 0 && itest_wait_ready(s, ITEST_TIMEOUT_MS) == 0)
+        if (itest_spawn_ready(s, argv) == 0)
             return 0;
-        if (s->pid > 0) {
-            kill(s->pid, SIGKILL);
-            itest_wait_pid(s->pid, 2000);
-            s->pid = 0;
-        }
     }
     fprintf(stderr, "itest: evbrokerd did not start\n");
     itest_dump_log(s);
@@ -390,14 +399,8 @@ ITEST_UNUSED static int itest_redis_start(struct itest_server *s, const char *co
         for (int i = 0; extra && extra[i] && n < 38; i++)
             argv[n++] = extra[i];
         argv[n] = NULL;
-        s->pid = itest_spawn((char *const *)argv, s->log);
-        if (s->pid > 0 && itest_wait_ready(s, ITEST_TIMEOUT_MS) == 0)
+        if (itest_spawn_ready(s, (char *const *)argv) == 0)
             return 0;
-        if (s->pid > 0) {
-            kill(s->pid, SIGKILL);
-            itest_wait_pid(s->pid, 2000);
-            s->pid = 0;
-        }
     }
     fprintf(stderr, "itest: redis-server did not start\n");
     itest_dump_log(s);
