@@ -123,6 +123,37 @@ check stream_in_order "$(head -c 300 "$dir/py.out") $(tail -3 "$dir/py.err")" gr
 check stream_in_few_writes "$out" grep -qx few_writes "$dir/py.out"
 check wait_bounded_by_window "$out" grep -qx bounded_wait "$dir/py.out"
 
+# The load figure follows real work: while a client floods PUBLISH for a second, a sample
+# taken inside the flood shows the loop busy (an idle loop reads 0 or 1).
+timeout 30 python3 - "$port" >"$dir/flood.out" 2>&1 <<'PYEOF2'
+import socket, sys, threading, time
+port = int(sys.argv[1])
+stop = time.monotonic() + 1.2
+def flood():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    batch = b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nflood\r\n$1\r\nx\r\n" * 500
+    while time.monotonic() < stop:
+        s.sendall(batch)
+        need = 500 * 4
+        got = 0
+        while got < need:
+            got += len(s.recv(65536))
+threading.Thread(target=flood, daemon=True).start()
+time.sleep(0.8)
+q = socket.create_connection(("127.0.0.1", port), timeout=10)
+q.sendall(b"INFO pubsub\r\n")
+data = b""
+while b"output_batch_window_us" not in data:
+    data += q.recv(65536)
+for line in data.decode().split("\r\n"):
+    if line.startswith("event_loop_busy_pct:"):
+        print(line.split(":")[1])
+PYEOF2
+busy=$(tail -1 "$dir/flood.out")
+[ -n "${ITEST_VERBOSE:-}" ] && echo "    busy during flood: $busy"
+check busy_measured_under_load "event_loop_busy_pct during a flood was '$busy'" \
+    sh -c '[ "$1" -ge 10 ] 2>/dev/null' _ "$busy"
+
 write_conf 0 0
 kill -HUP "$daemon"
 sleep 0.3
