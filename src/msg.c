@@ -53,7 +53,8 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
     return m;
 }
 
-void msg_ref(struct msg *m)
+/* Takes a reference: an output buffer sharing the frame keeps it alive. */
+static void msg_ref(struct msg *m)
 {
     m->refcount++;
 }

@@ -23,8 +23,6 @@ struct msg {
  * owned by the caller. */
 struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
                     const void *payload, size_t plen);
-/* Takes a reference. */
-void msg_ref(struct msg *m);
 /* Drops a reference; the frame is freed with the last one. */
 void msg_unref(struct msg *m);
 

@@ -137,14 +137,6 @@ void reply_null(struct evbuffer *out, int resp)
         evbuffer_add(out, "$-1\r\n", 5);
 }
 
-void reply_null_array(struct evbuffer *out, int resp)
-{
-    if (resp >= 3)
-        evbuffer_add(out, "_\r\n", 3);
-    else
-        evbuffer_add(out, "*-1\r\n", 5);
-}
-
 void reply_array(struct evbuffer *out, size_t n)
 {
     reply_header(out, '*', (long long)n);

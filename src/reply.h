@@ -27,8 +27,6 @@ void reply_bulk_cstr(struct evbuffer *out, const char *s);
 void reply_bulk_ll(struct evbuffer *out, long long v);
 /* The null bulk: "$-1\r\n" in RESP2, "_\r\n" in RESP3. */
 void reply_null(struct evbuffer *out, int resp);
-/* The null array: "*-1\r\n" in RESP2, "_\r\n" in RESP3. */
-void reply_null_array(struct evbuffer *out, int resp);
 /* Aggregate headers. Maps count pairs ("%n" in RESP3, "*2n" in RESP2); sets are "~n" or "*n";
  * pushes are ">n" or "*n". */
 void reply_array(struct evbuffer *out, size_t n);

@@ -553,19 +553,3 @@ int resp_parser_idle(const struct resp_parser *p)
 {
     return p->state == ST_IDLE;
 }
-
-/* Frees the reusable buffers of an idle parser; does nothing mid-request. */
-void resp_parser_shrink(struct resp_parser *p)
-{
-    if (p->state != ST_IDLE)
-        return;
-    free(p->arena);
-    free(p->argv);
-    free(p->argvlen);
-    free(p->line);
-    p->arena = p->line = NULL;
-    p->argv = NULL;
-    p->argvlen = NULL;
-    p->arena_cap = p->line_cap = 0;
-    p->argv_cap = 0;
-}

@@ -83,7 +83,4 @@ size_t resp_parser_memory(const struct resp_parser *p);
 /* Whether the parser is between commands (no partial input held). */
 int resp_parser_idle(const struct resp_parser *p);
 
-/* When idle, frees the reusable buffers so an idle connection holds no parser memory. */
-void resp_parser_shrink(struct resp_parser *p);
-
 #endif

@@ -91,8 +91,6 @@ static void parse(const uint8_t *data, size_t size, const struct resp_limits *li
             fuzz_fail("RESP_INCOMPLETE without consuming everything");
         }
     }
-    if (!o->error && o->commands < FUZZ_MAX_COMMANDS && resp_parser_idle(&p))
-        resp_parser_shrink(&p);
     resp_parser_free(&p);
 }
 

@@ -188,10 +188,6 @@ START_TEST(nulls_differ_by_protocol)
     EXPECT(b, "$-1\r\n");
     reply_null(b, 3);
     EXPECT(b, "_\r\n");
-    reply_null_array(b, 2);
-    EXPECT(b, "*-1\r\n");
-    reply_null_array(b, 3);
-    EXPECT(b, "_\r\n");
     evbuffer_free(b);
 }
 END_TEST

@@ -544,22 +544,20 @@ START_TEST(idle_parser_holds_no_memory)
     ck_assert_str_eq(p.argv[2], "y");
     resp_parser_next(&p);
 
-    /* A partial inline line is held until its end; shrink then frees everything. */
+    /* A partial inline line is held until its end. */
     ck_assert_int_eq(resp_parser_feed(&p, NULL, IN("ECHO abc"), &used), RESP_INCOMPLETE);
     ck_assert(!resp_parser_idle(&p));
     ck_assert_uint_eq(resp_parser_pending(&p), 8);
-    resp_parser_shrink(&p);
     ck_assert_ptr_nonnull(p.line);
     ck_assert_int_eq(resp_parser_feed(&p, NULL, IN("\r\n"), &used), RESP_COMMAND);
     ck_assert_str_eq(p.argv[1], "abc");
     resp_parser_next(&p);
     ck_assert(resp_parser_idle(&p));
-    resp_parser_shrink(&p);
+    resp_parser_free(&p);
     ck_assert_ptr_null(p.arena);
     ck_assert_ptr_null(p.line);
     ck_assert_ptr_null(p.argv);
     ck_assert_ptr_null(p.argvlen);
-    resp_parser_free(&p);
 }
 END_TEST
 
