@@ -411,7 +411,8 @@ for _ in $(seq 50); do
 done
 check maxclients-tls-frees "a TLS client after the subscriber left got '$out'" test "$out" = PONG
 out=$(tcli "$tport" INFO stats | tr -d '\r' | sed -n 's/^rejected_connections://p')
-check maxclients-tls-counted "rejected_connections is '$out'" test "$out" = 1
+# At least the refusal above; retries racing the holder's close may add more.
+check maxclients-tls-counted "rejected_connections is '$out'" test "${out:-0}" -ge 1
 kill -TERM "$daemon"
 wait_exit "$daemon" 50
 
