@@ -51,6 +51,7 @@ struct server {
     struct event *cron_ev;
     struct event *drain_ev; /* while stopping: waits for queued output */
     struct event *batch_ev; /* moves the batching list to pending when its window ends */
+    int batch_fd;           /* its timerfd, -1 when it is a libevent timer */
     int batch_armed;
     int batch_engaged;           /* the loop is busy enough that subscriber output is batched */
     int batch_window_us;         /* the current window, adapted to the load */
