@@ -175,8 +175,39 @@ static struct command command_table[] = {
 /* Where replies go while CLIENT REPLY OFF or SKIP is in force; drained after each command. */
 static struct evbuffer *discard_buf;
 
+/* Where the top-level names starting with each letter begin in the (sorted) table, so a
+ * lookup compares only names with the right first letter. */
+static unsigned char table_first[27];
+static int table_indexed;
+
+/* The lower-case letter index of a name's first byte, 26 for anything else. */
+static unsigned letter_index(char ch)
+{
+    unsigned c = (unsigned char)ch | 0x20u;
+    return c >= 'a' && c <= 'z' ? c - 'a' : 26;
+}
+
+/* Builds table_first; command_init runs it, a lookup before that too. */
+static void command_index(void)
+{
+    size_t n = command_count();
+
+    for (unsigned l = 27; l-- > 0;) {
+        table_first[l] = (unsigned char)n;
+        for (size_t i = 0; i < n; i++)
+            if (letter_index(command_table[i].name[0]) == l) {
+                table_first[l] = (unsigned char)i;
+                break;
+            }
+    }
+    for (size_t i = 1; i < n; i++) /* the index needs the table sorted */
+        EVB_ASSERT(strcmp(command_table[i - 1].name, command_table[i].name) < 0);
+    table_indexed = 1;
+}
+
 void command_init(void)
 {
+    command_index();
     for (struct command *c = command_table; c->name; c++) {
         snprintf(c->fullname, sizeof(c->fullname), "%s", c->name);
         for (struct command *s = c->subcommands; s && s->name; s++) {
@@ -195,12 +226,27 @@ static struct command *table_lookup(struct command *table, const char *name, siz
     return NULL;
 }
 
+/* Finds a top-level command through the first-letter index. */
+static struct command *top_lookup(const char *name, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    if (!table_indexed)
+        command_index();
+    unsigned l = letter_index(name[0]);
+    for (struct command *c = &command_table[table_first[l]];
+         c->name && letter_index(c->name[0]) == l; c++)
+        if (util_strcaseeq(c->name, name, len))
+            return c;
+    return NULL;
+}
+
 const struct command *command_lookup(const char *name, size_t len)
 {
     const char *bar = memchr(name, '|', len);
     if (bar == NULL)
-        return table_lookup(command_table, name, len);
-    struct command *parent = table_lookup(command_table, name, (size_t)(bar - name));
+        return top_lookup(name, len);
+    struct command *parent = top_lookup(name, (size_t)(bar - name));
     if (parent == NULL || parent->subcommands == NULL)
         return NULL;
     return table_lookup(parent->subcommands, bar + 1, len - (size_t)(bar - name) - 1);
@@ -236,7 +282,7 @@ static void reply_unknown_command(struct client *c)
  * there is none or the arity is wrong. Returns NULL after an error reply. */
 static const struct command *dispatch_lookup(struct client *c)
 {
-    struct command *cmd = table_lookup(command_table, c->argv[0], c->argvlen[0]);
+    struct command *cmd = top_lookup(c->argv[0], c->argvlen[0]);
 
     if (cmd == NULL) {
         reply_unknown_command(c);

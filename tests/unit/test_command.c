@@ -564,6 +564,16 @@ static void info_shape_cb(const struct command *cmd, void *arg)
                      cmd->fullname, cmd->arity);
     ck_assert_int_eq(memcmp(p, head, (size_t)h), 0);
     ck_assert_ptr_eq(command_lookup(cmd->name, strlen(cmd->name)), cmd);
+    /* Any case, and not a prefix or extension of the name. */
+    size_t nl = strlen(cmd->name);
+    char upper[40], longer[41];
+    for (size_t i = 0; i <= nl; i++)
+        upper[i] =
+            (char)(cmd->name[i] >= 'a' && cmd->name[i] <= 'z' ? cmd->name[i] - 32 : cmd->name[i]);
+    ck_assert_ptr_eq(command_lookup(upper, nl), cmd);
+    snprintf(longer, sizeof(longer), "%sx", cmd->name);
+    ck_assert_ptr_null(command_lookup(longer, nl + 1));
+    ck_assert_ptr_ne(command_lookup(cmd->name, nl - 1), cmd);
     evbuffer_free(b);
     (*n)++;
 }
@@ -574,6 +584,10 @@ START_TEST(command_info_entries_have_ten_elements)
     inproc_up(NULL);
     command_each(info_shape_cb, &n);
     ck_assert_int_eq(n, (int)command_count());
+    ck_assert_ptr_null(command_lookup("", 0));
+    ck_assert_ptr_null(command_lookup("_ping", 5));
+    ck_assert_ptr_null(command_lookup("zzz", 3));
+    ck_assert_ptr_nonnull(command_lookup("PubSub|NumSub", 13));
     inproc_down();
 }
 END_TEST
