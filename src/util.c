@@ -99,15 +99,19 @@ int util_parse_ll(const char *s, size_t len, long long *out)
     /* No leading zeros: "01" and "-0" are not canonical integers. */
     if (s[i] < '1' || s[i] > '9')
         return -1;
+    /* 19 digits always fit in 64 bits and 20 never fit a long long, so the loop needs no
+     * overflow test per digit (the parser runs this for every length line it reads). */
+    if (len - i > 19)
+        return -1;
     limit = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
     for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
         unsigned d = (unsigned)(s[i] - '0');
-        if (v > (limit - d) / 10)
+        if (d > 9)
             return -1;
         v = v * 10 + d;
     }
+    if (v > limit)
+        return -1;
     if (neg)
         *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
     else
