@@ -7,6 +7,7 @@
 # Environment: BENCH_REPS (3), BENCH_QUICK=1 (small counts, smoke test), BENCH_ONLY="1,2a"
 # (scenario ids), BENCH_DURATION (seconds per run), BENCH_OUT (bench-results), EVBROKERD,
 # BENCH_BATCH_US (evbrokerd's [server] output_batch_us; the daemon's default when unset),
+# BENCH_REDIS_ARGS (extra redis-server arguments, e.g. "--io-threads 2"),
 # LOADGEN, REDIS_SERVER, BENCH_CHART (PNG path, default $BENCH_OUT/bench.png), BENCH_RENDER
 # (an earlier raw-*.tsv: redraw its tables and chart without running anything).
 set -u
@@ -98,10 +99,11 @@ start_server()
 {
     SRV_PORT=$(free_port)
     if [ "$1" = redis ]; then
+        # shellcheck disable=SC2086
         "$REDIS_SERVER" --port "$SRV_PORT" --bind 127.0.0.1 --save '' --appendonly no \
             --client-output-buffer-limit "pubsub 0 0 0" --maxclients 120000 \
             --protected-mode no --daemonize no --dir "$WORK" \
-            --logfile "$WORK/redis.log" </dev/null &
+            --logfile "$WORK/redis.log" ${BENCH_REDIS_ARGS:-} </dev/null &
     else
         cat >"$WORK/evb.conf" <<EOF
 [server]
