@@ -45,14 +45,11 @@ void server_update_time(void)
     server.now_ms = server.now_us / 1000;
 }
 
-/* The batch window ended: every held subscriber is written in the next flush pass. */
-static void server_batch_cb(evutil_socket_t fd, short what, void *arg)
+/* Ends the batch window: every held subscriber is written in the next flush pass. */
+static void server_batch_release(void)
 {
     struct client *c;
-    uint64_t expirations;
 
-    if (fd >= 0 && read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
-        return; /* not expired after all (re-armed since it fired) */
     server.batch_armed = 0;
     server_update_time();
     while ((c = TAILQ_FIRST(&server.batching)) != NULL) {
@@ -62,6 +59,16 @@ static void server_batch_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The batch timer fired (the timerfd is readable, or the fallback timer ran out). */
+static void server_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    uint64_t expirations;
+
+    if (fd >= 0 && read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
+        return; /* not expired after all */
+    server_batch_release();
+}
+
 void server_batch_client(struct client *c)
 {
     c->flags |= CLIENT_F_BATCHING;
@@ -69,13 +76,14 @@ void server_batch_client(struct client *c)
     if (server.batch_armed)
         return;
     server.batch_armed = 1;
-    if (server.batch_fd >= 0) {
-        struct itimerspec its = {.it_value = {0, server.batch_window_us * 1000L}};
-        if (timerfd_settime(server.batch_fd, 0, &its, NULL) == 0)
-            return;
+    if (server.batch_fd < 0) {
+        struct timeval tv = {0, server.batch_window_us};
+        evtimer_add(server.batch_ev, &tv);
+        return;
     }
-    struct timeval tv = {0, server.batch_window_us};
-    evtimer_add(server.batch_ev, &tv);
+    struct itimerspec its = {.it_value = {0, server.batch_window_us * 1000L}};
+    if (timerfd_settime(server.batch_fd, 0, &its, NULL) < 0)
+        server_batch_release(); /* the window cannot be timed: hold nothing */
 }
 
 /* The batch timer: a timerfd of its own, so the window is exact to the microsecond while the
@@ -85,13 +93,13 @@ void server_batch_client(struct client *c)
 static void server_batch_timer_init(void)
 {
     server.batch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (server.batch_fd >= 0)
-        server.batch_ev =
-            event_new(server.base, server.batch_fd, EV_READ | EV_PERSIST, server_batch_cb, NULL);
-    else
+    if (server.batch_fd < 0) {
         server.batch_ev = evtimer_new(server.base, server_batch_cb, NULL);
-    if (server.batch_fd >= 0)
-        event_add(server.batch_ev, NULL);
+        return;
+    }
+    server.batch_ev =
+        event_new(server.base, server.batch_fd, EV_READ | EV_PERSIST, server_batch_cb, NULL);
+    event_add(server.batch_ev, NULL);
 }
 
 void server_schedule_flush(void)
