@@ -509,6 +509,24 @@ static int str_changed(const char *a, const char *b)
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
+/* Rebuilds the TLS context from the files again (a renewed certificate usually keeps its
+ * path), for new connections; when that fails, the running context and settings stay. */
+static void server_reload_tls(struct config *cur, struct config *fresh)
+{
+    if (tls_init(fresh) < 0) {
+        log_warning("[tls] reload failed; new TLS connections keep the previous certificate "
+                    "and settings");
+        return;
+    }
+    cur->tls_auth_clients = fresh->tls_auth_clients;
+    take_string(&cur->tls_cert_file, &fresh->tls_cert_file);
+    take_string(&cur->tls_key_file, &fresh->tls_key_file);
+    take_string(&cur->tls_ca_cert_file, &fresh->tls_ca_cert_file);
+    take_string(&cur->tls_ciphers, &fresh->tls_ciphers);
+    take_string(&cur->tls_ciphersuites, &fresh->tls_ciphersuites);
+    log_notice("[tls] certificate, key, CAs and settings reloaded for new connections");
+}
+
 /* Swaps the reloadable keys in and logs the ones that need a restart. */
 static void server_apply_reload(struct config *fresh)
 {
@@ -524,13 +542,10 @@ static void server_apply_reload(struct config *fresh)
         (cur->pidfile == NULL) != (fresh->pidfile == NULL) ||
         (cur->pidfile && strcmp(cur->pidfile, fresh->pidfile) != 0))
         log_warning("Listener or pidfile settings changed: they take effect after a restart");
-    if (cur->tls_port != fresh->tls_port || cur->tls_auth_clients != fresh->tls_auth_clients ||
-        str_changed(cur->tls_cert_file, fresh->tls_cert_file) ||
-        str_changed(cur->tls_key_file, fresh->tls_key_file) ||
-        str_changed(cur->tls_ca_cert_file, fresh->tls_ca_cert_file) ||
-        str_changed(cur->tls_ciphers, fresh->tls_ciphers) ||
-        str_changed(cur->tls_ciphersuites, fresh->tls_ciphersuites))
-        log_warning("[tls] settings changed: they take effect after a restart");
+    if (cur->tls_port != fresh->tls_port)
+        log_warning("[tls] port changed: it takes effect after a restart");
+    if (server.tls_port > 0 && fresh->tls_port > 0)
+        server_reload_tls(cur, fresh);
     if (str_changed(cur->metrics_listen, fresh->metrics_listen))
         log_warning("[metrics] listen changed: it takes effect after a restart");
     if (str_changed(cur->upstream_host, fresh->upstream_host) ||

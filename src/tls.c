@@ -1,5 +1,6 @@
 /* The server's OpenSSL context, built from [tls]: certificate chain, private key, the CAs
- * client certificates must chain to, TLS 1.2 as the floor, optional cipher lists. It does
+ * client certificates must chain to, TLS 1.2 as the floor, optional cipher lists; built at
+ * start and again on every reload, so a renewed certificate is picked up by SIGHUP. It does
  * no I/O: client.c runs each connection on a libevent OpenSSL bufferevent. */
 #include "tls.h"
 
@@ -94,6 +95,9 @@ int tls_init(const struct config *cfg)
         tls_log_failure("ciphersuites", cfg->tls_ciphersuites);
         goto fail;
     }
+    /* Connections keep the context they started with (an SSL holds a reference), so a
+     * reload's new certificate applies to new connections only. */
+    SSL_CTX_free(tls_ctx);
     tls_ctx = ctx;
     return 0;
 fail:

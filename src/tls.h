@@ -1,6 +1,6 @@
 /* The server's TLS context: certificate, key, client CAs, protocol floor and ciphers, built
- * once from [tls] at startup. Connections are client.c's business; this module only hands
- * out SSL objects and turns OpenSSL's error queue into text. */
+ * from [tls] at startup and rebuilt on reload. Connections are client.c's business; this module
+ * only hands out SSL objects and turns OpenSSL's error queue into text. */
 #ifndef EVB_TLS_H
 #define EVB_TLS_H
 
@@ -9,8 +9,9 @@
 struct config;
 struct ssl_st;
 
-/* Builds the context from cfg (borrowed). Returns 0, or -1 after logging one line that names
- * the file or setting and OpenSSL's reason. */
+/* Builds the context from cfg (borrowed) and makes it the one new connections get; open
+ * connections keep theirs. Returns 0, or -1 after logging one line that names the file or
+ * setting and OpenSSL's reason, with the previous context (if any) still in use. */
 int tls_init(const struct config *cfg);
 
 /* A new server-side SSL for one connection; the caller (its bufferevent) frees it. */

@@ -3,7 +3,7 @@
 # module. A throwaway CA, server and client certificate (EC P-256) are made with the openssl
 # CLI. Covers client certificates (yes, optional), the TLS 1.2 floor, pub/sub between TLS and
 # plain clients (1 MiB frames too), HELLO 3, QUIT, protected mode, SIGTERM with TLS
-# subscribers and startup errors. Prints "ok tls/NAME" or "FAIL tls/NAME: why".
+# subscribers, certificate reload on SIGHUP and startup errors. Prints "ok tls/NAME" or "FAIL tls/NAME: why".
 set -u
 
 SUITE=tls
@@ -413,6 +413,70 @@ check maxclients-tls-frees "a TLS client after the subscriber left got '$out'" t
 out=$(tcli "$tport" INFO stats | tr -d '\r' | sed -n 's/^rejected_connections://p')
 # At least the refusal above; retries racing the holder's close may add more.
 check maxclients-tls-counted "rejected_connections is '$out'" test "${out:-0}" -ge 1
+kill -TERM "$daemon"
+wait_exit "$daemon" 50
+
+# --- SIGHUP reloads the certificate -------------------------------------------------------
+# A renewed certificate at the same path is served to new connections after SIGHUP, an open
+# TLS subscriber keeps its session and its messages, and a broken file on a later reload
+# leaves the renewed certificate in use.
+make_cert renewed "/CN=evbrokerd renewed" "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth" >>"$dir/openssl.log" 2>&1
+cp "$dir/server.crt" "$dir/live.crt"
+cp "$dir/server.key" "$dir/live.key"
+port=$(free_port)
+tport=$(free_port)
+write_conf "$dir/reload.conf" "$port" "$tport" no "bind = 127.0.0.1"
+sed -i -e "s#^cert_file = .*#cert_file = $dir/live.crt#" \
+    -e "s#^key_file = .*#key_file = $dir/live.key#" "$dir/reload.conf"
+start_daemon "$dir/reload.conf" "$port"
+# The subject of the certificate a new TLS connection is shown.
+served_subject() {
+    s_client </dev/null | openssl x509 -noout -subject 2>/dev/null
+}
+# Sends SIGHUP and waits (up to 5 s) for the n-th "Configuration reloaded" line.
+reload_daemon() {
+    kill -HUP "$daemon"
+    for _ in $(seq 50); do
+        [ "$(grep -c 'Configuration reloaded' "$dir/daemon.log")" -ge "$1" ] && return
+        sleep 0.1
+    done
+}
+out=$(served_subject)
+check reload-serves-first-cert "subject before reload: '$out'" \
+    sh -c 'printf "%s" "$1" | grep -q "CN *= *127.0.0.1"' _ "$out"
+timeout 20 redis-cli --tls --cacert "$dir/ca.crt" -p "$tport" SUBSCRIBE keep >"$dir/keep.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+    grep -q keep "$dir/keep.out" 2>/dev/null && break
+    sleep 0.1
+done
+reloads=$(grep -c 'Configuration reloaded' "$dir/daemon.log")
+cp "$dir/renewed.crt" "$dir/live.crt"
+cp "$dir/renewed.key" "$dir/live.key"
+reload_daemon $((reloads + 1))
+out=$(served_subject)
+check reload-serves-renewed-cert "subject after reload: '$out'" \
+    sh -c 'printf "%s" "$1" | grep -q "CN *= *evbrokerd renewed"' _ "$out"
+check reload-logged "no reload line: $(grep -i tls "$dir/daemon.log" | tail -1)" \
+    grep -q '\[tls\] certificate, key, CAs and settings reloaded' "$dir/daemon.log"
+out=$(timeout 5 redis-cli -p "$port" PUBLISH keep after-reload)
+for _ in $(seq 50); do
+    grep -q after-reload "$dir/keep.out" && break
+    sleep 0.1
+done
+check reload-keeps-open-sessions "PUBLISH said '$out'; the TLS subscriber got: $(tail -3 \
+    "$dir/keep.out" | tr '\n' ' ')" sh -c '[ "$1" = 1 ] && grep -q after-reload "$2"' _ "$out" \
+    "$dir/keep.out"
+echo "not a certificate" >"$dir/live.crt"
+reload_daemon $((reloads + 2))
+check reload-bad-cert-logged "no failure line: $(grep -i tls "$dir/daemon.log" | tail -1)" \
+    grep -q '\[tls\] reload failed; new TLS connections keep the previous' "$dir/daemon.log"
+out=$(served_subject)
+check reload-bad-cert-keeps-renewed "subject after a failed reload: '$out'" \
+    sh -c 'printf "%s" "$1" | grep -q "CN *= *evbrokerd renewed"' _ "$out"
+out=$(tcli "$tport" PING)
+check reload-bad-cert-still-serves "TLS PING after a failed reload said '$out'" test "$out" = PONG
 kill -TERM "$daemon"
 wait_exit "$daemon" 50
 
