@@ -71,35 +71,56 @@ static void server_batch_cb(evutil_socket_t fd, short what, void *arg)
 
 void server_batch_client(struct client *c)
 {
+    long long w = server.batch_window_us;
+
     c->flags |= CLIENT_F_BATCHING;
     TAILQ_INSERT_TAIL(&server.batching, c, batching_link);
     if (server.batch_armed)
         return;
     server.batch_armed = 1;
     if (server.batch_fd < 0) {
-        struct timeval tv = {0, server.batch_window_us};
+        struct timeval tv = {(time_t)(w / 1000000), (suseconds_t)(w % 1000000)};
         evtimer_add(server.batch_ev, &tv);
         return;
     }
-    struct itimerspec its = {.it_value = {0, server.batch_window_us * 1000L}};
+    struct itimerspec its = {.it_value = {(time_t)(w / 1000000), (long)(w % 1000000) * 1000L}};
     if (timerfd_settime(server.batch_fd, 0, &its, NULL) < 0)
         server_batch_release(); /* the window cannot be timed: hold nothing */
 }
 
-/* The batch timer: a timerfd of its own, so the window is exact to the microsecond while the
- * rest of the loop keeps libevent's millisecond timeouts. libevent's precise-timer mode would
- * also give microseconds, but it re-arms its timerfd before every epoll_wait, one more system
- * call per loop pass whether or not anything is batched. Without timerfd, a plain timer. */
-static void server_batch_timer_init(void)
+/* Makes the loop and the batch timer: a timerfd of its own, so the window is exact to the
+ * microsecond while the rest of the loop keeps libevent's millisecond timeouts. libevent's
+ * precise-timer mode would also give microseconds, but it re-arms its timerfd before every
+ * epoll_wait, one more system call per loop pass whether or not anything is batched; it is
+ * used only without a timerfd, so the fallback timer is not rounded to a coarse clock tick. */
+static struct event_base *server_loop_and_batch_timer(void)
 {
+    struct event_base *base;
+    struct event_config *ecfg;
+
     server.batch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (server.batch_fd < 0) {
-        server.batch_ev = evtimer_new(server.base, server_batch_cb, NULL);
-        return;
+    if (server.batch_fd >= 0 && (base = event_base_new()) != NULL) {
+        server.batch_ev =
+            event_new(base, server.batch_fd, EV_READ | EV_PERSIST, server_batch_cb, NULL);
+        if (server.batch_ev && event_add(server.batch_ev, NULL) == 0)
+            return base;
+        if (server.batch_ev)
+            event_free(server.batch_ev);
+        server.batch_ev = NULL;
+        event_base_free(base);
     }
-    server.batch_ev =
-        event_new(server.base, server.batch_fd, EV_READ | EV_PERSIST, server_batch_cb, NULL);
-    event_add(server.batch_ev, NULL);
+    if (server.batch_fd >= 0)
+        close(server.batch_fd);
+    server.batch_fd = -1;
+    server.batch_fd = -1;
+    if ((ecfg = event_config_new()) == NULL)
+        return NULL;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
+    if (base)
+        server.batch_ev = evtimer_new(base, server_batch_cb, NULL);
+    return base;
 }
 
 void server_schedule_flush(void)
@@ -509,10 +530,20 @@ static int str_changed(const char *a, const char *b)
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
-/* Rebuilds the TLS context from the files again (a renewed certificate usually keeps its
- * path), for new connections; when that fails, the running context and settings stay. */
+/* Rebuilds the TLS context when a [tls] setting or one of its files changed (a renewed
+ * certificate usually keeps its path), for new connections; when that fails, the running
+ * context and settings stay. */
 static void server_reload_tls(struct config *cur, struct config *fresh)
 {
+    /* Unchanged: keep the context, and with it the session cache (every log rotation
+     * sends a SIGHUP; resumed sessions should survive it). */
+    if (cur->tls_auth_clients == fresh->tls_auth_clients &&
+        !str_changed(cur->tls_cert_file, fresh->tls_cert_file) &&
+        !str_changed(cur->tls_key_file, fresh->tls_key_file) &&
+        !str_changed(cur->tls_ca_cert_file, fresh->tls_ca_cert_file) &&
+        !str_changed(cur->tls_ciphers, fresh->tls_ciphers) &&
+        !str_changed(cur->tls_ciphersuites, fresh->tls_ciphersuites) && !tls_files_changed(fresh))
+        return;
     if (tls_init(fresh) < 0) {
         log_warning("[tls] reload failed; new TLS connections keep the previous certificate "
                     "and settings");
@@ -653,14 +684,13 @@ int server_init_loop(struct config *cfg, const char *config_path)
     server.load_sample_us = server.now_us;
     server.batch_engaged = server.cfg.output_batch_us > 0 && server.cfg.output_batch_load == 0;
     server.batch_window_us = server.cfg.output_batch_us;
-    server.base = event_base_new();
-    if (server.base == NULL) {
+    server.base = server_loop_and_batch_timer();
+    if (server.base == NULL || server.batch_ev == NULL) {
         log_warning("Cannot create the event base");
         return -1;
     }
     signal(SIGPIPE, SIG_IGN);
     server.flush_ev = event_new(server.base, -1, 0, server_flush_cb, NULL);
-    server_batch_timer_init();
     server.cron_ev = event_new(server.base, -1, EV_PERSIST, server_cron_cb, NULL);
     struct timeval tv = {0, SERVER_CRON_MS * 1000};
     event_add(server.cron_ev, &tv);
@@ -744,6 +774,7 @@ void server_cleanup(void)
         event_free(server.batch_ev);
     if (server.batch_fd >= 0)
         close(server.batch_fd);
+    server.batch_fd = -1;
     if (server.load_fd >= 0)
         close(server.load_fd);
     if (server.cron_ev)

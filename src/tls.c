@@ -8,11 +8,48 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "log.h"
 
 static SSL_CTX *tls_ctx;
+
+/* What the files behind tls_ctx looked like when it was built: cert, key, CA. */
+static struct stat tls_file_stat[3];
+
+/* The stat of a [tls] file, all zero when it is unset or cannot be read. */
+static void tls_stat(const char *path, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (path && stat(path, st) != 0)
+        memset(st, 0, sizeof(*st));
+}
+
+/* The [tls] files of cfg, in tls_file_stat order. */
+static void tls_files(const struct config *cfg, const char *paths[3])
+{
+    paths[0] = cfg->tls_cert_file;
+    paths[1] = cfg->tls_key_file;
+    paths[2] = cfg->tls_ca_cert_file;
+}
+
+int tls_files_changed(const struct config *cfg)
+{
+    const char *paths[3];
+    struct stat now;
+
+    tls_files(cfg, paths);
+    for (int i = 0; i < 3; i++) {
+        const struct stat *then = &tls_file_stat[i];
+        tls_stat(paths[i], &now);
+        if (now.st_dev != then->st_dev || now.st_ino != then->st_ino ||
+            now.st_size != then->st_size || now.st_mtim.tv_sec != then->st_mtim.tv_sec ||
+            now.st_mtim.tv_nsec != then->st_mtim.tv_nsec)
+            return 1;
+    }
+    return 0;
+}
 
 void tls_error_text(unsigned long err, char *buf, size_t len)
 {
@@ -37,8 +74,14 @@ static void tls_log_failure(const char *what, const char *value)
 int tls_init(const struct config *cfg)
 {
     static const unsigned char sid_ctx[] = "evbrokerd";
+    const char *paths[3];
+    struct stat st[3];
     SSL_CTX *ctx;
 
+    /* Taken before reading, so a file replaced meanwhile counts as changed next time. */
+    tls_files(cfg, paths);
+    for (int i = 0; i < 3; i++)
+        tls_stat(paths[i], &st[i]);
     ERR_clear_error();
     ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
@@ -99,6 +142,7 @@ int tls_init(const struct config *cfg)
      * reload's new certificate applies to new connections only. */
     SSL_CTX_free(tls_ctx);
     tls_ctx = ctx;
+    memcpy(tls_file_stat, st, sizeof(st));
     return 0;
 fail:
     SSL_CTX_free(ctx);

@@ -14,6 +14,10 @@ struct ssl_st;
  * setting and OpenSSL's reason, with the previous context (if any) still in use. */
 int tls_init(const struct config *cfg);
 
+/* Whether cfg names other files than the running context was built from, or they changed
+ * on disk since (device, inode, size or modification time). */
+int tls_files_changed(const struct config *cfg);
+
 /* A new server-side SSL for one connection; the caller (its bufferevent) frees it. */
 struct ssl_st *tls_new_ssl(void);
 

@@ -418,8 +418,8 @@ wait_exit "$daemon" 50
 
 # --- SIGHUP reloads the certificate -------------------------------------------------------
 # A renewed certificate at the same path is served to new connections after SIGHUP, an open
-# TLS subscriber keeps its session and its messages, and a broken file on a later reload
-# leaves the renewed certificate in use.
+# TLS subscriber keeps its session and its messages, a SIGHUP with nothing changed keeps the
+# context, and a broken file on a later reload leaves the renewed certificate in use.
 make_cert renewed "/CN=evbrokerd renewed" "subjectAltName=IP:127.0.0.1,DNS:localhost
 extendedKeyUsage=serverAuth" >>"$dir/openssl.log" 2>&1
 cp "$dir/server.crt" "$dir/live.crt"
@@ -434,13 +434,16 @@ start_daemon "$dir/reload.conf" "$port"
 served_subject() {
     s_client </dev/null | openssl x509 -noout -subject 2>/dev/null
 }
-# Sends SIGHUP and waits (up to 5 s) for the n-th "Configuration reloaded" line.
+# Sends SIGHUP and waits (up to 5 s) for the n-th "Configuration reloaded" line; $2 names
+# the check that fails when it never comes.
 reload_daemon() {
     kill -HUP "$daemon"
     for _ in $(seq 50); do
-        [ "$(grep -c 'Configuration reloaded' "$dir/daemon.log")" -ge "$1" ] && return
+        [ "$(grep -c 'Configuration reloaded' "$dir/daemon.log")" -ge "$1" ] && break
         sleep 0.1
     done
+    check "$2" "no reload line number $1 in the log" \
+        test "$(grep -c 'Configuration reloaded' "$dir/daemon.log")" -ge "$1"
 }
 out=$(served_subject)
 check reload-serves-first-cert "subject before reload: '$out'" \
@@ -454,7 +457,7 @@ done
 reloads=$(grep -c 'Configuration reloaded' "$dir/daemon.log")
 cp "$dir/renewed.crt" "$dir/live.crt"
 cp "$dir/renewed.key" "$dir/live.key"
-reload_daemon $((reloads + 1))
+reload_daemon $((reloads + 1)) reload-renewed-done
 out=$(served_subject)
 check reload-serves-renewed-cert "subject after reload: '$out'" \
     sh -c 'printf "%s" "$1" | grep -q "CN *= *evbrokerd renewed"' _ "$out"
@@ -468,8 +471,13 @@ done
 check reload-keeps-open-sessions "PUBLISH said '$out'; the TLS subscriber got: $(tail -3 \
     "$dir/keep.out" | tr '\n' ' ')" sh -c '[ "$1" = 1 ] && grep -q after-reload "$2"' _ "$out" \
     "$dir/keep.out"
+# A SIGHUP with nothing TLS changed (log rotation sends one) keeps the context and its
+# session cache: no second "reloaded" line.
+reload_daemon $((reloads + 2)) reload-unchanged-done
+n=$(grep -c '\[tls\] certificate, key, CAs and settings reloaded' "$dir/daemon.log")
+check reload-unchanged-keeps-context "TLS context rebuilt $n times after one change" test "$n" = 1
 echo "not a certificate" >"$dir/live.crt"
-reload_daemon $((reloads + 2))
+reload_daemon $((reloads + 3)) reload-broken-done
 check reload-bad-cert-logged "no failure line: $(grep -i tls "$dir/daemon.log" | tail -1)" \
     grep -q '\[tls\] reload failed; new TLS connections keep the previous' "$dir/daemon.log"
 out=$(served_subject)
