@@ -112,7 +112,6 @@ static struct event_base *server_loop_and_batch_timer(void)
     if (server.batch_fd >= 0)
         close(server.batch_fd);
     server.batch_fd = -1;
-    server.batch_fd = -1;
     if ((ecfg = event_config_new()) == NULL)
         return NULL;
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
