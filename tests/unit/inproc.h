@@ -1,6 +1,6 @@
 /* In-process test peers for the suites that drive real clients: each client sits on one end
  * of a socketpair, the test holds the other, and the loop is pumped by hand. The server is
- * built with inproc_up (or server_init_loop directly, for suites that need other settings). */
+ * built with inproc_up, or inproc_start for suites that need other settings. */
 #ifndef EVB_INPROC_H
 #define EVB_INPROC_H
 
@@ -20,24 +20,32 @@
 #include "server.h"
 #include "util.h"
 
-/* Starts the registries, the command table and a listener-less loop with the default
- * configuration, requirepass set when not NULL; replies are readable right after a pass. */
-static inline void inproc_up(const char *requirepass)
+/* Starts the registries, the command table and a listener-less loop on cfg (which the loop
+ * takes over). */
+static inline void inproc_start(struct config *cfg)
 {
-    struct config cfg;
     uint8_t seed[16];
 
     for (int i = 0; i < 16; i++)
         seed[i] = (uint8_t)(i * 31 + 7);
     memset(&server, 0, sizeof(server));
+    dict_set_seed(seed);
+    pubsub_init();
+    command_init();
+    ck_assert_int_eq(server_init_loop(cfg, NULL), 0);
+}
+
+/* inproc_start with the default configuration, requirepass set when not NULL; replies are
+ * readable right after a pass. */
+static inline void inproc_up(const char *requirepass)
+{
+    struct config cfg;
+
     config_init(&cfg);
     cfg.output_batch_us = 0;
     if (requirepass)
         cfg.requirepass = xstrdup(requirepass);
-    dict_set_seed(seed);
-    pubsub_init();
-    command_init();
-    ck_assert_int_eq(server_init_loop(&cfg, NULL), 0);
+    inproc_start(&cfg);
 }
 
 /* Frees every client, the loop and the registries. */

@@ -27,15 +27,11 @@
  * except in the test of batching itself. */
 static int test_batch_us;
 
-/* Starts the registries and a listener-less loop; hard_limit < 0 keeps the default. */
+/* Starts the in-process server with test_batch_us; hard_limit < 0 keeps the default. */
 static void world_up(long long hard_limit)
 {
     struct config cfg;
-    uint8_t seed[16];
 
-    for (int i = 0; i < 16; i++)
-        seed[i] = (uint8_t)(i * 17 + 3);
-    memset(&server, 0, sizeof(server));
     config_init(&cfg);
     cfg.output_batch_us = test_batch_us;
     cfg.output_batch_load = 0; /* batching always engaged when a window is set */
@@ -43,16 +39,7 @@ static void world_up(long long hard_limit)
         cfg.pubsub_hard_limit = hard_limit;
         cfg.pubsub_soft_limit = 0;
     }
-    dict_set_seed(seed);
-    pubsub_init();
-    ck_assert_int_eq(server_init_loop(&cfg, NULL), 0);
-}
-
-/* Frees every client, the loop and the registries (which must then be empty). */
-static void world_down(void)
-{
-    server_cleanup();
-    pubsub_cleanup();
+    inproc_start(&cfg);
 }
 
 /* Asserts that the peer received exactly want (wantlen bytes) and nothing else. */
@@ -102,7 +89,7 @@ START_TEST(subscribe_counts_new_then_existing)
     ck_assert_uint_eq(client_sub_count(b.c, PUBSUB_PATTERN), 2);
     /* A pattern is not a channel: NUMSUB ignores it. */
     ck_assert_uint_eq(pubsub_numsub(PUBSUB_CHANNEL, "ch*", 3), 0);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -134,7 +121,7 @@ START_TEST(unsubscribe_deletes_empty_channels_and_clears_flag)
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "x"), 1);
     EXPECT_PEER(&b, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n");
     EXPECT_PEER(&a, "");
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -173,7 +160,7 @@ START_TEST(busy_subscriber_output_waits_for_the_batch_window)
     ck_assert_uint_gt(got.len, sizeof(big));
     free(got.p);
     test_batch_us = 0;
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -209,7 +196,7 @@ START_TEST(channel_and_two_patterns_deliver_three_frames_channel_first)
     UNSUB(a.c, PUBSUB_CHANNEL, "news.it");
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "news.it", "ciao"), 3);
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "other", "ciao"), 0);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -245,7 +232,7 @@ START_TEST(shard_channels_are_a_separate_namespace)
     ck_assert_int_eq(UNSUB(a.c, PUBSUB_SHARD, "a"), 1);
     ck_assert_uint_eq(pubsub_count(PUBSUB_SHARD), 0);
     ck_assert_uint_eq(pubsub_numsub(PUBSUB_CHANNEL, "a", 1), 1);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -284,7 +271,7 @@ START_TEST(drop_client_removes_every_subscription)
     pubsub_drop_client(a.c);
     ck_assert_int_eq(SUB(a.c, PUBSUB_CHANNEL, "c1"), 1);
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "c1", "y"), 1);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -344,7 +331,7 @@ START_TEST(client_names_and_channel_listing)
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin\0ary", 7, "v", 1), 1);
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin", 3, "v", 1), 0);
     EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$7\r\nbin\0ary\r\n$1\r\nv\r\n");
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -427,7 +414,7 @@ START_TEST(client_subscriptions_move_from_list_to_map_and_back)
     pubsub_drop_client(a.c);
     ck_assert_uint_eq(a.c->flags & (CLIENT_F_SUBS_MAP(PUBSUB_CHANNEL) | CLIENT_F_PUBSUB), 0);
     ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 1);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -458,7 +445,7 @@ START_TEST(channel_subscribers_grow_past_the_inline_slot_and_shrink)
     ck_assert_int_eq(UNSUB(p[0].c, PUBSUB_CHANNEL, "ch"), 1);
     ck_assert_uint_eq(pubsub_count(PUBSUB_CHANNEL), 0);
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "z"), 0);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -529,7 +516,7 @@ START_TEST(random_churn_keeps_swap_remove_positions_consistent)
         else
             EXPECT_PEER(&p[i], "");
     }
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -575,7 +562,7 @@ START_TEST(churn_with_many_channels_per_client)
         long long want = (long long)pubsub_numsub(PUBSUB_CHANNEL, name, (size_t)n);
         ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, name, (size_t)n, "", 0), want);
     }
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -621,7 +608,7 @@ START_TEST(resp3_frames_differ_from_resp2_only_in_first_byte)
     ck_assert_uint_eq(off, g2.len);
     free(g2.p);
     free(g3.p);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -648,7 +635,7 @@ START_TEST(large_frames_are_released_once_every_subscriber_wrote_them)
         free(got[i].p);
     }
     ck_assert_uint_eq(msg_live_count(), base);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
@@ -697,7 +684,7 @@ START_TEST(output_hard_limit_closes_only_the_slow_subscriber)
     free(fast_got.p);
     free(slow_got.p);
     free(want.p);
-    world_down();
+    inproc_down();
 }
 END_TEST
 
