@@ -21,7 +21,14 @@ cli() {
 
 # --- the unit file -------------------------------------------------------------------------
 if command -v systemd-analyze >/dev/null; then
-    out=$(systemd-analyze verify "$TOP/evbrokerd.service" 2>&1)
+    # verify checks that ExecStart exists: point it at the binary under test, since the unit's
+    # /usr/local/bin path exists only after `make install`.
+    bin=$(cd "$(dirname "$EVBROKERD")" && pwd)/$(basename "$EVBROKERD")
+    sed "s#^ExecStart=/usr/local/bin/evbrokerd #ExecStart=$bin #" "$TOP/evbrokerd.service" \
+        >"$dir/evbrokerd.service"
+    check unit-execstart-rewritten "ExecStart not found in the unit" \
+        grep -q "^ExecStart=$bin " "$dir/evbrokerd.service"
+    out=$(systemd-analyze verify "$dir/evbrokerd.service" 2>&1)
     check unit-verifies "systemd-analyze verify: $out" test -z "$out"
 else
     echo "FAIL service/unit-verifies: systemd-analyze missing (scripts/setup.sh installs systemd)"
