@@ -1,23 +1,109 @@
-/* Reference-counted encoded frames and their hand-off to output buffers. Single-threaded:
- * the count is a plain integer. A frame is never modified after msg_new returns. */
+/* Reference-counted encoded frames, the frame log that small frames are encoded into, and the
+ * hand-off of frames to output buffers. Single-threaded: counts are plain integers. A frame is
+ * never modified after msg_new returns. */
 #include "msg.h"
 
 #include <event2/buffer.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reply.h"
 #include "util.h"
 
+/* A log segment: frames encoded back to back. */
+struct msg_seg {
+    unsigned holds; /* live frames in it, and runs holding it */
+    unsigned used;  /* bytes of data filled */
+    char data[];
+};
+
+#define SEG_ROOM (MSG_SEG_SIZE - sizeof(struct msg_seg))
+
 static size_t msg_live;
+static struct msg_seg *log_cur; /* the segment being filled */
+/* Idle segments kept for reuse: a loop pass that reads a lot fills several while runs hold
+ * them until the flush, and allocating them anew each pass churned the allocator. */
+#define LOG_SPARES_MAX 16
+static struct msg_seg *log_spares[LOG_SPARES_MAX];
+static size_t log_nspares;
+static size_t log_segments;
+
+static struct msg_seg *seg_of(const char *p)
+{
+    return (struct msg_seg *)((uintptr_t)p & ~(uintptr_t)(MSG_SEG_SIZE - 1));
+}
+
+static struct msg_seg *seg_new(void)
+{
+    struct msg_seg *s;
+
+    if (log_nspares > 0) {
+        s = log_spares[--log_nspares];
+    } else {
+        s = xaligned_alloc(MSG_SEG_SIZE, MSG_SEG_SIZE);
+        log_segments++;
+    }
+    s->holds = 0;
+    s->used = 0;
+    return s;
+}
+
+/* Drops one hold; a segment no longer filled nor held is kept as a spare, or freed. */
+static void seg_drop(struct msg_seg *s)
+{
+    EVB_ASSERT(s->holds > 0);
+    if (--s->holds > 0 || s == log_cur)
+        return;
+    if (log_nspares < LOG_SPARES_MAX) {
+        log_spares[log_nspares++] = s;
+    } else {
+        free(s);
+        log_segments--;
+    }
+}
+
+/* Where the next frame (len bytes) goes: the end of the current segment, or a fresh one. A
+ * full segment that nothing holds is refilled from the start. */
+static char *log_reserve(size_t len)
+{
+    if (log_cur == NULL) {
+        log_cur = seg_new();
+    } else if (log_cur->used + len > SEG_ROOM) {
+        if (log_cur->holds == 0)
+            log_cur->used = 0;
+        else
+            log_cur = seg_new(); /* the old one goes with its last hold */
+    }
+    return log_cur->data + log_cur->used;
+}
+
+/* Bytes of a bulk string of n bytes: "$<n>\r\n<bytes>\r\n". */
+static size_t bulk_size(size_t n)
+{
+    size_t digits = 1;
+    for (size_t v = n; v >= 10; v /= 10)
+        digits++;
+    return 1 + digits + 2 + n + 2;
+}
 
 struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
                     const void *payload, size_t plen)
 {
     size_t kindlen = strlen(kind);
-    /* Each element costs at most a 24-byte header plus its bytes and CRLF. */
-    size_t cap = 4 + (pat ? 4 : 3) * 26 + kindlen + patlen + chlen + plen;
-    struct msg *m = xmalloc(sizeof(*m) + cap);
+    size_t size =
+        4 + bulk_size(kindlen) + (pat ? bulk_size(patlen) : 0) + bulk_size(chlen) + bulk_size(plen);
+    struct msg *m;
+
+    if (size <= MSG_COPY_MAX) {
+        m = xmalloc(sizeof(*m));
+        m->data = log_reserve(size);
+        m->logged = 1;
+    } else {
+        m = xmalloc(sizeof(*m) + size);
+        m->data = m->own;
+        m->logged = 0;
+    }
     char *p = m->data;
 
     memcpy(p, pat ? "*4\r\n" : "*3\r\n", 4);
@@ -47,8 +133,12 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
     p += 2;
 
     m->len = (size_t)(p - m->data);
-    EVB_ASSERT(m->len <= cap);
+    EVB_ASSERT(m->len == size);
     m->refcount = 1;
+    if (m->logged) {
+        log_cur->used += (unsigned)m->len;
+        log_cur->holds++;
+    }
     msg_live++;
     return m;
 }
@@ -64,6 +154,8 @@ void msg_unref(struct msg *m)
     EVB_ASSERT(m->refcount > 0);
     if (--m->refcount == 0) {
         msg_live--;
+        if (m->logged)
+            seg_drop(seg_of(m->data));
         free(m);
     }
 }
@@ -84,7 +176,7 @@ size_t msg_append(struct evbuffer *out, struct msg *m, int resp)
         p++;
         len--;
     }
-    if (m->len <= MSG_COPY_MAX) {
+    if (m->logged) {
         evbuffer_add(out, p, len);
     } else {
         msg_ref(m);
@@ -97,4 +189,47 @@ size_t msg_append(struct evbuffer *out, struct msg *m, int resp)
 size_t msg_live_count(void)
 {
     return msg_live;
+}
+
+void msg_run_start(const struct msg *m)
+{
+    EVB_ASSERT(m->logged);
+    seg_of(m->data)->holds++;
+}
+
+void msg_run_release(const char *run)
+{
+    seg_drop(seg_of(run));
+}
+
+/* evbuffer cleanup callback: the buffer is done with a run's bytes. */
+static void run_release_cb(const void *data, size_t len, void *arg)
+{
+    msg_run_release(data);
+}
+
+void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len)
+{
+    if (len > MSG_COPY_MAX && evbuffer_add_reference(out, run, len, run_release_cb, NULL) == 0)
+        return;
+    evbuffer_add(out, run, len);
+    msg_run_release(run);
+}
+
+size_t msg_log_segments(void)
+{
+    return log_segments;
+}
+
+void msg_log_release(void)
+{
+    if (log_cur != NULL && log_cur->holds == 0) {
+        free(log_cur);
+        log_cur = NULL;
+        log_segments--;
+    }
+    while (log_nspares > 0) {
+        free(log_spares[--log_nspares]);
+        log_segments--;
+    }
 }

@@ -1,6 +1,10 @@
 /* Published frames: a message is encoded once into an immutable, reference-counted frame
  * that every subscriber's output shares. The RESP2 and RESP3 forms differ only in the first
- * byte ('*' or '>'), so one encoding serves both. */
+ * byte ('*' or '>'), so one encoding serves both.
+ *
+ * Small frames are encoded one after another into the frame log, so the frames a subscriber
+ * gets in a row form one run of contiguous bytes: the client keeps the run instead of copying
+ * each frame into its buffer, and sends it straight from the log. */
 #ifndef EVB_MSG_H
 #define EVB_MSG_H
 
@@ -8,14 +12,21 @@
 
 struct evbuffer;
 
-/* Frames up to this size are copied into the output buffer (cheaper than a reference
- * chain); larger ones are shared by reference. */
+/* Frames up to this size (bounded before encoding) go to the frame log and are copied into
+ * output buffers (cheaper than a reference chain) or sent from the log; larger ones are
+ * allocated alone and shared by reference. */
 #define MSG_COPY_MAX 2048
+
+/* The log is made of segments of this size, aligned to it, so a pointer into the log finds
+ * its segment. A segment lives while it is being filled, or a frame or run in it is held. */
+#define MSG_SEG_SIZE (64 * 1024)
 
 struct msg {
     unsigned refcount;
+    unsigned logged; /* data is in the frame log */
     size_t len;
-    char data[]; /* RESP2 encoding; data[0] == '*' */
+    char *data; /* RESP2 encoding; data[0] == '*' */
+    char own[]; /* the bytes of a frame not in the log */
 };
 
 /* Encodes [kind, (pattern,) channel, payload]. kind is "message", "pmessage" or
@@ -30,7 +41,26 @@ void msg_unref(struct msg *m);
  * reference released when the buffer has sent it. Returns the bytes added. */
 size_t msg_append(struct evbuffer *out, struct msg *m, int resp);
 
+/* Runs: a run is the bytes [run, run + len) of one log segment, frames queued for one client.
+ * msg_run_start holds m's segment for a run that begins with m (a logged frame); while held,
+ * the bytes stay valid after the frames themselves are gone. */
+void msg_run_start(const struct msg *m);
+/* Whether m follows the run directly in the log, so the run can grow by m->len. */
+static inline int msg_run_continues(const char *run, size_t len, const struct msg *m)
+{
+    return m->logged && run + len == m->data;
+}
+/* Lets go of a run's segment (run points into it). */
+void msg_run_release(const char *run);
+/* Appends a run to out and hands its hold over: a copy when small (the hold goes at once),
+ * else a reference that holds the segment until the buffer has sent it. */
+void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len);
+
 /* Frames alive right now (for INFO and leak tests). */
 size_t msg_live_count(void);
+/* Log segments allocated right now: the one being filled, a spare, and those still held. */
+size_t msg_log_segments(void);
+/* Frees the log's idle segments; at exit, once no frame or run is held. */
+void msg_log_release(void);
 
 #endif

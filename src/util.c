@@ -42,6 +42,14 @@ void *xmalloc(size_t n)
     return p;
 }
 
+void *xaligned_alloc(size_t align, size_t n)
+{
+    void *p = aligned_alloc(align, n);
+    if (p == NULL)
+        oom(n);
+    return p;
+}
+
 void *xcalloc(size_t count, size_t n)
 {
     void *p = calloc(count ? count : 1, n ? n : 1);

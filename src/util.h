@@ -15,6 +15,8 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t n);
 void *xrealloc(void *p, size_t n);
+/* n bytes at an address that is a multiple of align (a power of two dividing n). */
+void *xaligned_alloc(size_t align, size_t n);
 char *xstrdup(const char *s);
 /* Copies len bytes and adds a NUL terminator. Caller frees. */
 char *xmemdup(const void *p, size_t len);

@@ -17,6 +17,7 @@
 #include "command.h"
 #include "config.h"
 #include "dict.h"
+#include "msg.h"
 #include "pubsub.h"
 #include "server.h"
 #include "inproc.h"
@@ -38,7 +39,7 @@ static void expect_reply(struct peer *p, const char *want)
 static size_t idle_cron(struct client *c)
 {
     c->last_ms = server.now_ms - 3000;
-    c->last_deliver_us = server.now_us - 3000 * 1000LL;
+    c->last_deliver_us = (uint32_t)(server.now_us - 3000 * 1000LL);
     return client_cron(c);
 }
 
@@ -82,14 +83,20 @@ START_TEST(idle_client_gives_back_parser_and_output_buffer)
     peer_write(&p, "*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", 22);
     expect_reply(&p, "$2\r\nhi\r\n");
 
-    /* A subscriber that went idle gets its buffer back when a message comes. */
+    /* A subscriber that went idle needs no buffer for messages: they are sent straight
+     * from the frame log; a large one (referenced, not logged) brings the buffer back. */
     peer_write(&p, "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n", 27);
     expect_reply(&p, "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     idle_cron(p.c);
     ck_assert_ptr_null(p.c->out);
     ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "m", 1), 1);
-    ck_assert_ptr_nonnull(p.c->out);
+    ck_assert_ptr_null(p.c->out);
+    ck_assert_ptr_nonnull(p.c->run);
     expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+    ck_assert_ptr_null(p.c->run);
+    static char big[MSG_COPY_MAX];
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, big, sizeof(big)), 1);
+    ck_assert_ptr_nonnull(p.c->out);
     inproc_down();
 }
 END_TEST
@@ -122,6 +129,70 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
     idle_cron(p.c);
     ck_assert_ptr_null(p.c->write_ev);
     ck_assert_ptr_null(p.c->out);
+    inproc_down();
+}
+END_TEST
+
+START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
+{
+    struct bytes b = {0};
+    char payload[16], want[80];
+
+    inproc_up(NULL);
+    struct peer p = peer_new(0);
+    ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    /* A message waits as a run; a command read before the flush replies after it. */
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "a", 1), 1);
+    ck_assert_ptr_nonnull(p.c->run);
+    peer_write(&p, "*1\r\n$4\r\nPING\r\n", 14);
+    peer_read(&p, &b);
+    ck_assert_str_eq(b.p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\na\r\n"
+                          "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    b.len = 0;
+
+    /* Many small messages into a small socket buffer: the run is partly sent, the rest waits
+     * in out with the write event, later messages queue behind it, and all arrive in order. */
+    struct peer q = peer_new(4096);
+    ck_assert_int_eq(pubsub_subscribe(q.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(payload, sizeof(payload), "%09d", i);
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, (size_t)n);
+    }
+    ck_assert_uint_gt(q.c->run_len, 0);
+    pump();
+    ck_assert_ptr_null(q.c->run);
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    ck_assert_uint_gt(client_output_len(q.c), 0);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "last", 4), 2);
+    ck_assert_ptr_null(q.c->run); /* no run while the socket is full */
+    peer_read(&q, &b);
+    size_t off = 0;
+    for (int i = 0; i <= 3000; i++) {
+        int n = i < 3000 ? snprintf(payload, sizeof(payload), "%09d", i)
+                         : snprintf(payload, sizeof(payload), "last");
+        int wl = snprintf(want, sizeof(want), "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$%d\r\n%s\r\n", n,
+                          payload);
+        ck_assert_uint_le(off + (size_t)wl, b.len);
+        ck_assert_msg(memcmp(b.p + off, want, (size_t)wl) == 0, "message %d differs", i);
+        off += (size_t)wl;
+    }
+    ck_assert_uint_eq(off, b.len);
+
+    /* One run in a fresh segment, larger than the socket takes: sent straight from the log
+     * in part, the rest referenced from out until the socket drains. */
+    b.len = 0;
+    msg_log_release();
+    for (int i = 0; i < 500; i++)
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+    ck_assert_uint_eq(q.c->flags & CLIENT_F_RUN_AFTER_OUT, 0);
+    ck_assert_uint_gt(q.c->run_len, 16384);
+    pump();
+    ck_assert_ptr_null(q.c->run);
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    peer_read(&q, &b);
+    ck_assert_uint_eq(
+        b.len, 500 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n") - 1));
+    free(b.p);
     inproc_down();
 }
 END_TEST
@@ -207,6 +278,7 @@ static Suite *client_suite(void)
 
     tcase_add_test(idle, idle_client_gives_back_parser_and_output_buffer);
     tcase_add_test(idle, write_event_is_made_when_the_socket_fills_and_freed_once_idle);
+    tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
     suite_add_tcase(s, idle);
     tcase_add_test(addr, packed_addresses_are_shown_as_text);
     suite_add_tcase(s, addr);

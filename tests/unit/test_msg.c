@@ -241,6 +241,87 @@ START_TEST(many_large_frames_leave_no_live_frames)
 }
 END_TEST
 
+START_TEST(small_frames_follow_each_other_in_the_log)
+{
+    struct msg *a = msg_new("message", NULL, 0, "ch", 2, "one", 3);
+    struct msg *b = msg_new("pmessage", "c*", 2, "ch", 2, "two", 3);
+    struct msg *big = big_message(MSG_COPY_MAX);
+
+    ck_assert(a->logged && b->logged);
+    ck_assert(!big->logged);
+    ck_assert_ptr_eq(b->data, a->data + a->len);
+    ck_assert(msg_run_continues(a->data, a->len, b));
+    ck_assert(!msg_run_continues(a->data, a->len - 1, b));
+    ck_assert(!msg_run_continues(b->data, b->len, big));
+    msg_unref(a);
+    msg_unref(b);
+    msg_unref(big);
+}
+END_TEST
+
+/* Fills the rest of the log's segment and more with frames made and dropped at once. */
+static void churn_log(int segments)
+{
+    for (int i = 0; i < segments * (MSG_SEG_SIZE / 1000) + 1; i++)
+        msg_unref(big_message(950));
+}
+
+START_TEST(a_run_keeps_its_segment_after_its_frames_are_gone)
+{
+    struct msg *m = msg_new("message", NULL, 0, "ch", 2, "kept", 4);
+    char want[64];
+    size_t len = m->len;
+
+    memcpy(want, m->data, len);
+    msg_run_start(m);
+    char *run = m->data;
+    msg_unref(m);
+    churn_log(3); /* the segment is full: the log moves on, and refills the segments after */
+    ck_assert_uint_ge(msg_log_segments(), 2);
+    ck_assert_int_eq(memcmp(run, want, len), 0);
+    msg_run_release(run);
+    churn_log(1);
+    msg_log_release(); /* idle segments go; only the one being filled stays */
+    ck_assert_uint_le(msg_log_segments(), 1);
+}
+END_TEST
+
+START_TEST(a_run_moves_into_a_buffer_copied_when_small_referenced_when_large)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct msg *m[60];
+    size_t total = 0;
+
+    msg_log_release(); /* nothing is held: the next frame starts a fresh segment */
+    for (int i = 0; i < 60; i++) {
+        m[i] = msg_new("message", NULL, 0, "ch", 2, "0123456789", 10);
+        if (i > 0)
+            ck_assert(msg_run_continues(m[0]->data, total, m[i]));
+        total += m[i]->len;
+    }
+    ck_assert_uint_gt(total, MSG_COPY_MAX);
+    char *run = m[0]->data;
+    msg_run_start(m[0]); /* a run of all 60, and one of the start alone */
+    msg_run_start(m[0]);
+    for (int i = 0; i < 60; i++)
+        msg_unref(m[i]);
+
+    msg_run_to_buffer(b, run, 37);    /* small: copied, hold dropped */
+    msg_run_to_buffer(b, run, total); /* large: referenced */
+    struct evbuffer_iovec v[2];
+    ck_assert_int_eq(evbuffer_peek(b, -1, NULL, v, 2), 2);
+    ck_assert_ptr_ne(v[0].iov_base, run);
+    ck_assert_ptr_eq(v[1].iov_base, run);
+    ck_assert_uint_eq(v[1].iov_len, total);
+    churn_log(2);
+    ck_assert_int_eq(memcmp((char *)v[0].iov_base, run, 37), 0); /* still valid */
+    evbuffer_free(b);                                            /* the reference goes */
+    churn_log(1);
+    msg_log_release();
+    ck_assert_uint_le(msg_log_segments(), 1);
+}
+END_TEST
+
 /* The suite: encoding, then appending and sharing. */
 static Suite *msg_suite(void)
 {
@@ -261,6 +342,9 @@ static Suite *msg_suite(void)
     tcase_add_test(share, frame_of_exactly_copy_max_is_copied);
     tcase_add_test(share, large_frame_is_shared_until_last_buffer_frees_it);
     tcase_add_test(share, many_large_frames_leave_no_live_frames);
+    tcase_add_test(share, small_frames_follow_each_other_in_the_log);
+    tcase_add_test(share, a_run_keeps_its_segment_after_its_frames_are_gone);
+    tcase_add_test(share, a_run_moves_into_a_buffer_copied_when_small_referenced_when_large);
     suite_add_tcase(s, share);
     return s;
 }
