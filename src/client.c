@@ -53,8 +53,8 @@ static int client_shared_busy;
  * made 16 KiB fan-out slower (BENCHMARKS.md). */
 #define CLIENT_BATCH_MAX_MSG (8 * 1024)
 /* One send takes at most this many output chains and bytes. */
-#define CLIENT_SEND_IOV 64
-#define CLIENT_SEND_MAX (256 * 1024)
+#define CLIENT_SEND_IOV 128
+#define CLIENT_SEND_MAX CLIENT_MAX_WRITE_PER_PASS
 /* Reads of a full buffer in one pass before other connections get their turn. */
 #define CLIENT_READS_PER_PASS 8
 /* Idle this long (nothing read, no message queued, no output pending), a client gives back its

@@ -86,7 +86,7 @@ static const struct config_def config_table[] = {
                CONFIG_FIELD(output_batch_us), 0, 100000,
                "longest a subscriber's messages wait to leave in one write while the loop is "
                "busy; 0 = write after every loop pass"),
-    CONFIG_KEY("server", "output_batch_load", "90", 1, config_set_int,
+    CONFIG_KEY("server", "output_batch_load", "70", 1, config_set_int,
                CONFIG_FIELD(output_batch_load), 0, 100,
                "percent of the time the loop must be busy for batching to engage; 0 = always"),
     CONFIG_KEY("log", "level", "notice", 1, config_set_level, CONFIG_FIELD(log_level), 0, 0,
