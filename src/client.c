@@ -521,7 +521,8 @@ void client_write(struct client *c)
     } else {
         if (c->run != NULL)
             written = client_send_run(c);
-        while (c->out && evbuffer_get_length(c->out) > 0 && written < CLIENT_MAX_WRITE_PER_PASS) {
+        while (!(c->flags & CLIENT_F_CLOSE_ASAP) && c->out && evbuffer_get_length(c->out) > 0 &&
+               written < CLIENT_MAX_WRITE_PER_PASS) {
             ssize_t n = client_send(c);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
