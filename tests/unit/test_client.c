@@ -197,6 +197,30 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
 }
 END_TEST
 
+START_TEST(a_deep_pipeline_gets_its_first_replies_early)
+{
+    struct bytes b = {0};
+    char req[64 * 14];
+
+    inproc_up(NULL);
+    struct peer p = peer_new(0);
+    for (int n = 20; n <= 64; n += 44) {
+        for (int i = 0; i < n; i++)
+            memcpy(req + 14 * i, "*1\r\n$4\r\nPING\r\n", 14);
+        long long writes = server.stats.output_writes;
+        peer_write(&p, req, (size_t)(14 * n));
+        b.len = 0;
+        peer_read(&p, &b);
+        ck_assert_uint_eq(b.len, 7 * (size_t)n);
+        /* 20 replies leave in one send at the end of the pass; 64 in two, sent after the 32nd
+         * and the 64th command, with nothing left for the flush. */
+        ck_assert_int_eq(server.stats.output_writes - writes, n == 20 ? 1 : 2);
+    }
+    free(b.p);
+    inproc_down();
+}
+END_TEST
+
 /* Returns one CLIENT LIST line for c. */
 static char *describe(const struct client *c)
 {
@@ -279,6 +303,7 @@ static Suite *client_suite(void)
     tcase_add_test(idle, idle_client_gives_back_parser_and_output_buffer);
     tcase_add_test(idle, write_event_is_made_when_the_socket_fills_and_freed_once_idle);
     tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
+    tcase_add_test(idle, a_deep_pipeline_gets_its_first_replies_early);
     suite_add_tcase(s, idle);
     tcase_add_test(addr, packed_addresses_are_shown_as_text);
     suite_add_tcase(s, addr);
