@@ -89,8 +89,9 @@ run: setup
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
 
-integration: $(BIN) $(ITEST_BINS)
-	@EVBROKERD=$(BIN) ITEST_BIN_DIR=$(B)tests/integration scripts/run-integration.sh
+integration: $(BIN) $(ITEST_BINS) $(BENCH_BIN)
+	@EVBROKERD=$(BIN) ITEST_BIN_DIR=$(B)tests/integration LOADGEN=$(BENCH_BIN) \
+		scripts/run-integration.sh
 
 test: unit integration
 

@@ -8,10 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 EVBROKERD=$(realpath "${EVBROKERD:-src/evbrokerd}")
 ITEST_BIN_DIR=$(realpath "${ITEST_BIN_DIR:-tests/integration}")
+LOADGEN=$(realpath -m "${LOADGEN:-tests/bench/loadgen}") # for fanout.sh
 ITEST_SRC_DIR=$root/tests/integration
 # Per-binary wall-clock limit, seconds; the suite itself takes well under a minute.
 ITEST_BIN_TIMEOUT=${ITEST_BIN_TIMEOUT:-150}
-export EVBROKERD ITEST_BIN_DIR ITEST_SRC_DIR CK_FORK=yes
+export EVBROKERD ITEST_BIN_DIR ITEST_SRC_DIR LOADGEN CK_FORK=yes
 # Known daemon bugs: the tests stay and fail; this list only explains them (see the report).
 KNOWN_BUGS=$ITEST_SRC_DIR/known_bugs.txt
 

@@ -463,9 +463,9 @@ static size_t client_tls_push(struct client *c)
 }
 
 /* Sends the start of c->out: send(2) for one chain, sendmsg(2) for several. The socket calls
- * skip the file layer that write(2) and writev(2) (evbuffer_write) go through; that layer was
- * 5 % of the server's time in 1,000-subscriber fan-out. Returns the bytes sent, or -1 with
- * errno set. */
+ * skip the file layer that write(2) and writev(2) (evbuffer_write) go through: vfs_writev and
+ * fdget_pos were 5 % of the server's time in 1,000-subscriber fan-out, send's descriptor lookup
+ * is 1.6 %. Returns the bytes sent, or -1 with errno set. */
 static ssize_t client_send(struct client *c)
 {
     struct evbuffer_iovec v[CLIENT_SEND_IOV];

@@ -221,15 +221,19 @@ size_t msg_log_segments(void)
     return log_segments;
 }
 
-void msg_log_release(void)
+size_t msg_log_release(void)
 {
+    size_t freed = 0;
+
     if (log_cur != NULL && log_cur->holds == 0) {
         free(log_cur);
         log_cur = NULL;
-        log_segments--;
+        freed++;
     }
     while (log_nspares > 0) {
         free(log_spares[--log_nspares]);
-        log_segments--;
+        freed++;
     }
+    log_segments -= freed;
+    return freed * MSG_SEG_SIZE;
 }

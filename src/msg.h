@@ -12,7 +12,7 @@
 
 struct evbuffer;
 
-/* Frames up to this size (bounded before encoding) go to the frame log and are copied into
+/* Frames up to this size (computed before encoding) go to the frame log and are copied into
  * output buffers (cheaper than a reference chain) or sent from the log; larger ones are
  * allocated alone and shared by reference. */
 #define MSG_COPY_MAX 2048
@@ -58,9 +58,11 @@ void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len);
 
 /* Frames alive right now (for INFO and leak tests). */
 size_t msg_live_count(void);
-/* Log segments allocated right now: the one being filled, a spare, and those still held. */
+/* Log segments allocated right now: the one being filled, idle spares (up to 16), and those
+ * still held. */
 size_t msg_log_segments(void);
-/* Frees the log's idle segments; at exit, once no frame or run is held. */
-void msg_log_release(void);
+/* Frees the log's segments that nothing holds (the spares, and the one being filled unless a
+ * frame or run is in it); at exit, and by cron once messages stop. Returns the bytes freed. */
+size_t msg_log_release(void);
 
 #endif

@@ -437,7 +437,7 @@ static void server_update_load(void)
 /* Periodic work: the load sample, client timeouts and idle-buffer shrinking. */
 static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
 {
-    static long long last_clients_ms;
+    static long long last_clients_ms, last_deliveries;
     struct client *c, *next;
 
     server_update_time();
@@ -451,6 +451,10 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
         if (!(c->flags & CLIENT_F_CLOSE_ASAP))
             released += client_cron(c);
     }
+    /* No message for a second: the frame log's idle segments go too. */
+    if (server.stats.deliveries == last_deliveries)
+        released += msg_log_release();
+    last_deliveries = server.stats.deliveries;
     /* Many clients went idle at once: give their pages back now rather than keep them. */
     if (released >= SERVER_RELEASE_MIN)
         util_release_free_memory();
