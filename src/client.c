@@ -398,21 +398,23 @@ void client_deliver(struct client *c, struct msg *m)
 {
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
-    /* A small frame right after the client's run in the log extends it: the fast path,
-     * which touches nothing but c when the run is all the client has queued. A frame that
-     * does not continue the run (it went to a new log segment, or the client has several
-     * subscriptions) starts a new one and the old run moves into out. A client whose socket
-     * is full, one that speaks RESP3 or TLS, and the one running the publishing command get
-     * the frame copied (or referenced) into out instead. */
+    /* A small frame right after the client's run in the log (RESP2's, or RESP3's for RESP3
+     * clients) extends it: the fast path, which touches nothing but c when the run is all the
+     * client has queued. A frame that does not continue the run (it went to a new log
+     * segment, or the client has several subscriptions) starts a new one and the old run moves
+     * into out. A client whose socket is full, a TLS one, and the one running the publishing
+     * command get the frame copied (or referenced) into out instead. */
+    const char *d = NULL;
     size_t len;
-    if (c->run != NULL && msg_run_continues(c->run, c->run_len, m)) {
+    if (m->logged && c != client_running && !(c->flags & (CLIENT_F_TLS | CLIENT_F_WRITE_WAIT)))
+        d = c->resp == 2 ? m->data : msg_data3(m);
+    if (d != NULL && c->run != NULL && msg_run_continues(c->run, c->run_len, d)) {
         c->run_len += (uint32_t)m->len;
         len = c->flags & CLIENT_F_RUN_AFTER_OUT ? client_queued(c) : c->run_len;
-    } else if (m->logged && c->resp == 2 && c != client_running &&
-               !(c->flags & (CLIENT_F_TLS | CLIENT_F_WRITE_WAIT))) {
+    } else if (d != NULL) {
         client_run_to_out(c);
-        msg_run_start(m);
-        c->run = m->data;
+        msg_run_start(d);
+        c->run = (char *)d;
         c->run_len = (uint32_t)m->len;
         if (c->out != NULL && evbuffer_get_length(c->out) > 0)
             c->flags |= CLIENT_F_RUN_AFTER_OUT;

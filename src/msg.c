@@ -21,7 +21,9 @@ struct msg_seg {
 #define SEG_ROOM (MSG_SEG_SIZE - sizeof(struct msg_seg))
 
 static size_t msg_live;
-static struct msg_seg *log_cur; /* the segment being filled */
+/* The segments being filled: RESP2 frames, and the RESP3 copies of those that RESP3 clients
+ * get (a separate log, so each protocol's frames stay contiguous for runs). */
+static struct msg_seg *log_cur[2];
 /* Idle segments kept for reuse: a loop pass that reads a lot fills several while runs hold
  * them until the flush, and allocating them anew each pass churned the allocator. */
 #define LOG_SPARES_MAX 16
@@ -53,7 +55,7 @@ static struct msg_seg *seg_new(void)
 static void seg_drop(struct msg_seg *s)
 {
     EVB_ASSERT(s->holds > 0);
-    if (--s->holds > 0 || s == log_cur)
+    if (--s->holds > 0 || s == log_cur[0] || s == log_cur[1])
         return;
     if (log_nspares < LOG_SPARES_MAX) {
         log_spares[log_nspares++] = s;
@@ -63,19 +65,28 @@ static void seg_drop(struct msg_seg *s)
     }
 }
 
-/* Where the next frame (len bytes) goes: the end of the current segment, or a fresh one. A
- * full segment that nothing holds is refilled from the start. */
-static char *log_reserve(size_t len)
+/* Where the next frame (len bytes) of log k goes: the end of its current segment, or a fresh
+ * one. A full segment that nothing holds is refilled from the start. */
+static char *log_reserve(int k, size_t len)
 {
-    if (log_cur == NULL) {
-        log_cur = seg_new();
-    } else if (log_cur->used + len > SEG_ROOM) {
-        if (log_cur->holds == 0)
-            log_cur->used = 0;
+    struct msg_seg *cur = log_cur[k];
+
+    if (cur == NULL) {
+        cur = log_cur[k] = seg_new();
+    } else if (cur->used + len > SEG_ROOM) {
+        if (cur->holds == 0)
+            cur->used = 0;
         else
-            log_cur = seg_new(); /* the old one goes with its last hold */
+            cur = log_cur[k] = seg_new(); /* the old one goes with its last hold */
     }
-    return log_cur->data + log_cur->used;
+    return cur->data + cur->used;
+}
+
+/* Takes the len bytes just written at log k's end, held by a live frame. */
+static void log_commit(int k, size_t len)
+{
+    log_cur[k]->used += (unsigned)len;
+    log_cur[k]->holds++;
 }
 
 /* Bytes of a bulk string of n bytes: "$<n>\r\n<bytes>\r\n". */
@@ -97,13 +108,14 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
 
     if (size <= MSG_COPY_MAX) {
         m = xmalloc(sizeof(*m));
-        m->data = log_reserve(size);
+        m->data = log_reserve(0, size);
         m->logged = 1;
     } else {
         m = xmalloc(sizeof(*m) + size);
         m->data = m->own;
         m->logged = 0;
     }
+    m->data3 = NULL;
     char *p = m->data;
 
     memcpy(p, pat ? "*4\r\n" : "*3\r\n", 4);
@@ -135,10 +147,8 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
     m->len = (size_t)(p - m->data);
     EVB_ASSERT(m->len == size);
     m->refcount = 1;
-    if (m->logged) {
-        log_cur->used += (unsigned)m->len;
-        log_cur->holds++;
-    }
+    if (m->logged)
+        log_commit(0, m->len);
     msg_live++;
     return m;
 }
@@ -156,6 +166,8 @@ void msg_unref(struct msg *m)
         msg_live--;
         if (m->logged)
             seg_drop(seg_of(m->data));
+        if (m->data3)
+            seg_drop(seg_of(m->data3));
         free(m);
     }
 }
@@ -191,10 +203,22 @@ size_t msg_live_count(void)
     return msg_live;
 }
 
-void msg_run_start(const struct msg *m)
+const char *msg_data3(struct msg *m)
 {
     EVB_ASSERT(m->logged);
-    seg_of(m->data)->holds++;
+    if (m->data3 == NULL) {
+        char *p = log_reserve(1, m->len);
+        memcpy(p, m->data, m->len);
+        p[0] = '>';
+        log_commit(1, m->len);
+        m->data3 = p;
+    }
+    return m->data3;
+}
+
+void msg_run_start(const char *data)
+{
+    seg_of(data)->holds++;
 }
 
 void msg_run_release(const char *run)
@@ -225,10 +249,12 @@ size_t msg_log_release(void)
 {
     size_t freed = 0;
 
-    if (log_cur != NULL && log_cur->holds == 0) {
-        free(log_cur);
-        log_cur = NULL;
-        freed++;
+    for (int k = 0; k < 2; k++) {
+        if (log_cur[k] != NULL && log_cur[k]->holds == 0) {
+            free(log_cur[k]);
+            log_cur[k] = NULL;
+            freed++;
+        }
     }
     while (log_nspares > 0) {
         free(log_spares[--log_nspares]);

@@ -25,8 +25,9 @@ struct msg {
     unsigned refcount;
     unsigned logged; /* data is in the frame log */
     size_t len;
-    char *data; /* RESP2 encoding; data[0] == '*' */
-    char own[]; /* the bytes of a frame not in the log */
+    char *data;  /* RESP2 encoding; data[0] == '*' */
+    char *data3; /* logged frames: the RESP3 copy in the RESP3 log, NULL until first asked */
+    char own[];  /* the bytes of a frame not in the log */
 };
 
 /* Encodes [kind, (pattern,) channel, payload]. kind is "message", "pmessage" or
@@ -41,14 +42,18 @@ void msg_unref(struct msg *m);
  * reference released when the buffer has sent it. Returns the bytes added. */
 size_t msg_append(struct evbuffer *out, struct msg *m, int resp);
 
+/* A logged frame in RESP3 (first byte '>'): copied once into a log of its own, so that the
+ * RESP3 frames RESP3 subscribers get in a row are contiguous too. */
+const char *msg_data3(struct msg *m);
+
 /* Runs: a run is the bytes [run, run + len) of one log segment, frames queued for one client.
- * msg_run_start holds m's segment for a run that begins with m (a logged frame); while held,
- * the bytes stay valid after the frames themselves are gone. */
-void msg_run_start(const struct msg *m);
-/* Whether m follows the run directly in the log, so the run can grow by m->len. */
-static inline int msg_run_continues(const char *run, size_t len, const struct msg *m)
+ * msg_run_start holds the segment of data (a logged frame's bytes in either protocol) for a
+ * run that begins there; while held, the bytes stay valid after the frames are gone. */
+void msg_run_start(const char *data);
+/* Whether frame bytes at data follow the run directly, so the run can grow over them. */
+static inline int msg_run_continues(const char *run, size_t len, const char *data)
 {
-    return m->logged && run + len == m->data;
+    return run + len == data;
 }
 /* Lets go of a run's segment (run points into it). */
 void msg_run_release(const char *run);
@@ -58,11 +63,11 @@ void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len);
 
 /* Frames alive right now (for INFO and leak tests). */
 size_t msg_live_count(void);
-/* Log segments allocated right now: the one being filled, idle spares (up to 16), and those
- * still held. */
+/* Log segments allocated right now: those being filled (RESP2 and RESP3), idle spares (up to
+ * 16), and those still held. */
 size_t msg_log_segments(void);
-/* Frees the log's segments that nothing holds (the spares, and the one being filled unless a
- * frame or run is in it); at exit, and by cron once messages stop. Returns the bytes freed. */
+/* Frees the log's segments that nothing holds (the spares, and those being filled unless a
+ * frame or run is in them); at exit, and by cron once messages stop. Returns the bytes freed. */
 size_t msg_log_release(void);
 
 #endif

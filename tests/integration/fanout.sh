@@ -1,8 +1,8 @@
 #!/bin/bash
 # Fan-out integrity of a real evbrokerd under load, driven by the benchmark's load generator:
-# every message reaches every subscriber once and in order, through the frame log's runs and
-# through the copy path (RESP3, patterns, several subscriptions per client, large frames), with
-# batching forced on and off. Prints "ok fanout/NAME" or "FAIL fanout/NAME: why" per check.
+# every message reaches every subscriber once and in order, through the frame log's runs (RESP2
+# and RESP3) and through the copy path (patterns, several subscriptions per client, large
+# frames), with batching forced on and off. Prints "ok fanout/NAME" or "FAIL fanout/NAME: why".
 set -u
 
 SUITE=fanout
@@ -46,6 +46,7 @@ run resp2_one_channel -P 2 -S 40 -s 64 -d 16 -n 20000
 run resp3_one_channel --resp3 -P 1 -S 20 -s 64 -d 16 -n 10000
 run many_channels -P 4 -S 200 -C 200 -s 100 -d 16 -n 20000
 run own_patterns -P 1 -S 20 --patterns -s 64 -d 16 -n 5000
+run resp3_many_channels --resp3 -P 4 -S 100 -C 100 -s 100 -d 16 -n 20000
 run frames_near_the_log_limit -P 1 -S 10 -s 2000 -d 16 -n 5000
 run large_frames -P 1 -S 10 -s 16384 -d 8 -n 1000
 

@@ -150,6 +150,27 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
                           "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
     b.len = 0;
 
+    /* A RESP3 subscriber keeps a run too, over the RESP3 copies of the frames. */
+    struct peer r = peer_new(0);
+    peer_write(&r, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", 22);
+    peer_read(&r, &b);
+    ck_assert_int_eq(r.c->resp, 3);
+    b.len = 0;
+    ck_assert_int_eq(pubsub_subscribe(r.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "b", 1), 2);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "c", 1), 2);
+    ck_assert_ptr_nonnull(r.c->run);
+    ck_assert_int_eq(r.c->run[0], '>');
+    peer_read(&r, &b);
+    ck_assert_str_eq(b.p, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n"
+                          ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nc\r\n");
+    b.len = 0;
+    peer_read(&p, &b); /* the RESP2 subscriber got the same two in its own protocol */
+    ck_assert_str_eq(b.p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n"
+                          "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nc\r\n");
+    b.len = 0;
+    ck_assert_int_eq(pubsub_unsubscribe(r.c, PUBSUB_CHANNEL, "ch", 2), 1);
+
     /* Many small messages into a small socket buffer: the run is partly sent, the rest waits
      * in out with the write event, later messages queue behind it, and all arrive in order. */
     struct peer q = peer_new(4096);

@@ -250,9 +250,9 @@ START_TEST(small_frames_follow_each_other_in_the_log)
     ck_assert(a->logged && b->logged);
     ck_assert(!big->logged);
     ck_assert_ptr_eq(b->data, a->data + a->len);
-    ck_assert(msg_run_continues(a->data, a->len, b));
-    ck_assert(!msg_run_continues(a->data, a->len - 1, b));
-    ck_assert(!msg_run_continues(b->data, b->len, big));
+    ck_assert(msg_run_continues(a->data, a->len, b->data));
+    ck_assert(!msg_run_continues(a->data, a->len - 1, b->data));
+    ck_assert(!msg_run_continues(b->data, b->len, big->data));
     msg_unref(a);
     msg_unref(b);
     msg_unref(big);
@@ -273,7 +273,7 @@ START_TEST(a_run_keeps_its_segment_after_its_frames_are_gone)
     size_t len = m->len;
 
     memcpy(want, m->data, len);
-    msg_run_start(m);
+    msg_run_start(m->data);
     char *run = m->data;
     msg_unref(m);
     churn_log(3); /* the segment is full: the log moves on, and refills the segments after */
@@ -296,13 +296,13 @@ START_TEST(a_run_moves_into_a_buffer_copied_when_small_referenced_when_large)
     for (int i = 0; i < 60; i++) {
         m[i] = msg_new("message", NULL, 0, "ch", 2, "0123456789", 10);
         if (i > 0)
-            ck_assert(msg_run_continues(m[0]->data, total, m[i]));
+            ck_assert(msg_run_continues(m[0]->data, total, m[i]->data));
         total += m[i]->len;
     }
     ck_assert_uint_gt(total, MSG_COPY_MAX);
     char *run = m[0]->data;
-    msg_run_start(m[0]); /* a run of all 60, and one of the start alone */
-    msg_run_start(m[0]);
+    msg_run_start(run); /* a run of all 60, and one of the start alone */
+    msg_run_start(run);
     for (int i = 0; i < 60; i++)
         msg_unref(m[i]);
 
@@ -319,6 +319,24 @@ START_TEST(a_run_moves_into_a_buffer_copied_when_small_referenced_when_large)
     churn_log(1);
     msg_log_release();
     ck_assert_uint_le(msg_log_segments(), 1);
+}
+END_TEST
+
+START_TEST(resp3_copies_are_made_once_and_follow_each_other)
+{
+    struct msg *a = msg_new("message", NULL, 0, "ch", 2, "one", 3);
+    struct msg *b = msg_new("message", NULL, 0, "ch", 2, "two", 3);
+    const char *a3 = msg_data3(a);
+
+    ck_assert_ptr_eq(msg_data3(a), a3); /* made once */
+    ck_assert_int_eq(a3[0], '>');
+    ck_assert_int_eq(memcmp(a3 + 1, a->data + 1, a->len - 1), 0);
+    ck_assert(msg_run_continues(a3, a->len, msg_data3(b)));
+    ck_assert(!msg_run_continues(a->data, a->len, msg_data3(b))); /* the logs are apart */
+    msg_unref(a);
+    msg_unref(b);
+    ck_assert_uint_ge(msg_log_release(), 2 * MSG_SEG_SIZE); /* both logs' segments go */
+    ck_assert_uint_eq(msg_log_segments(), 0);
 }
 END_TEST
 
@@ -343,6 +361,7 @@ static Suite *msg_suite(void)
     tcase_add_test(share, large_frame_is_shared_until_last_buffer_frees_it);
     tcase_add_test(share, many_large_frames_leave_no_live_frames);
     tcase_add_test(share, small_frames_follow_each_other_in_the_log);
+    tcase_add_test(share, resp3_copies_are_made_once_and_follow_each_other);
     tcase_add_test(share, a_run_keeps_its_segment_after_its_frames_are_gone);
     tcase_add_test(share, a_run_moves_into_a_buffer_copied_when_small_referenced_when_large);
     suite_add_tcase(s, share);
