@@ -414,7 +414,7 @@ void client_deliver(struct client *c, struct msg *m)
     } else if (d != NULL) {
         client_run_to_out(c);
         msg_run_start(d);
-        c->run = (char *)d;
+        c->run = d;
         c->run_len = (uint32_t)m->len;
         if (c->out != NULL && evbuffer_get_length(c->out) > 0)
             c->flags |= CLIENT_F_RUN_AFTER_OUT;

@@ -91,7 +91,7 @@ struct client {
      * the run into out first. With the fields above, in the first cache line: fan-out reads
      * nothing else of a client that keeps up. */
     uint32_t run_len;
-    char *run;
+    const char *run;
     struct event *read_ev;  /* plain clients; NULL with TLS */
     struct event *write_ev; /* plain clients, once a write had to wait; NULL with TLS */
     /* TLS clients: owns the SSL and the fd. Output is queued in out like for everyone and
