@@ -52,6 +52,8 @@ static int client_shared_busy;
 /* Messages this large are never held: one already amortizes a write, and holding them only
  * made 16 KiB fan-out slower (BENCHMARKS.md). */
 #define CLIENT_BATCH_MAX_MSG (8 * 1024)
+/* How much of a stalled subscriber's output cron copies to release frame log segments. */
+#define CLIENT_UNPIN_MAX (4 * 1024 * 1024)
 /* One send takes at most this many output chains and bytes. */
 #define CLIENT_SEND_IOV 128
 #define CLIENT_SEND_MAX CLIENT_MAX_WRITE_PER_PASS
@@ -104,7 +106,8 @@ static void client_run_to_out(struct client *c)
 {
     if (c->run == NULL)
         return;
-    msg_run_to_buffer(client_out(c), c->run, c->run_len);
+    if (msg_run_to_buffer(client_out(c), c->run, c->run_len))
+        c->flags |= CLIENT_F_OUT_PINS;
     c->run = NULL;
     c->run_len = 0;
     c->flags &= ~CLIENT_F_RUN_AFTER_OUT;
@@ -487,8 +490,9 @@ static ssize_t client_send(struct client *c)
 }
 
 /* Sends c's run straight from the log when nothing is queued before it; what the socket does
- * not take, or a run behind queued output, moves into out. Returns the bytes sent. */
-static size_t client_send_run(struct client *c)
+ * not take, or a run behind queued output, moves into out. Returns the bytes sent; *full is set
+ * when the socket took less than offered, so no further send is tried this pass. */
+static size_t client_send_run(struct client *c, int *full)
 {
     if (c->out != NULL && evbuffer_get_length(c->out) > 0) {
         client_run_to_out(c); /* out and run leave together in the sends that follow */
@@ -505,6 +509,7 @@ static size_t client_send_run(struct client *c)
         server.stats.output_writes++;
     }
     if ((size_t)n < c->run_len) {
+        *full = 1;
         c->run += n;
         c->run_len -= (uint32_t)n;
         client_run_to_out(c);
@@ -525,9 +530,13 @@ void client_write(struct client *c)
     if (c->bev) {
         written = client_tls_push(c);
     } else {
-        if (c->run != NULL)
-            written = client_send_run(c);
-        while (!(c->flags & CLIENT_F_CLOSE_ASAP) && c->out && evbuffer_get_length(c->out) > 0 &&
+        int full = 0;
+        if (c->run != NULL) {
+            written = client_send_run(c, &full);
+            if (c->flags & CLIENT_F_CLOSE_ASAP)
+                return;
+        }
+        while (!full && c->out && evbuffer_get_length(c->out) > 0 &&
                written < CLIENT_MAX_WRITE_PER_PASS) {
             ssize_t n = client_send(c);
             if (n < 0) {
@@ -562,6 +571,7 @@ void client_write(struct client *c)
         }
         return;
     }
+    c->flags &= ~CLIENT_F_OUT_PINS; /* out is empty */
     if (c->flags & CLIENT_F_WRITE_WAIT) {
         c->flags &= ~CLIENT_F_WRITE_WAIT;
         if (!c->bev)
@@ -899,6 +909,29 @@ void client_describe(const struct client *c, struct evbuffer *out)
         lib_ver ? lib_ver : "");
 }
 
+/* Replaces the first bytes of c's output (up to CLIENT_UNPIN_MAX) by a copy, releasing what
+ * they referenced: frame log segments, large frames. */
+static void client_unpin_output(struct client *c)
+{
+    size_t len = evbuffer_get_length(c->out);
+    ev_ssize_t n = (ev_ssize_t)(len < CLIENT_UNPIN_MAX ? len : CLIENT_UNPIN_MAX);
+    int nvec = evbuffer_peek(c->out, n, NULL, NULL, 0);
+    struct evbuffer_iovec *v = xmalloc((size_t)(nvec > 0 ? nvec : 1) * sizeof(*v));
+    struct evbuffer *copy = evbuffer_new();
+
+    nvec = evbuffer_peek(c->out, n, NULL, v, nvec);
+    for (int i = 0; i < nvec && n > 0; i++) {
+        size_t take = v[i].iov_len < (size_t)n ? v[i].iov_len : (size_t)n;
+        evbuffer_add(copy, v[i].iov_base, take);
+        n -= (ev_ssize_t)take;
+    }
+    free(v);
+    evbuffer_drain(c->out, evbuffer_get_length(copy));
+    evbuffer_prepend_buffer(c->out, copy); /* moves the chains back in front, no copy */
+    evbuffer_free(copy);
+    c->flags &= ~CLIENT_F_OUT_PINS;
+}
+
 size_t client_cron(struct client *c)
 {
     const unsigned busy = CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING |
@@ -906,6 +939,17 @@ size_t client_cron(struct client *c)
     size_t released = 0;
     long long idle = server.now_ms - c->last_ms;
     int timeout = server.cfg.timeout;
+
+    /* A subscriber whose socket stayed full until this tick may be stalled for good: what its
+     * output references in the frame log is copied, so it holds no 64 KiB segment for a tail
+     * of a few KiB, and its memory is what the output limits count. References are only made
+     * before the socket fills (no run starts while it is full), so they sit in the first
+     * bytes: those queued in one pass. */
+    if ((c->flags & (CLIENT_F_OUT_PINS | CLIENT_F_WRITE_WAIT)) ==
+            (CLIENT_F_OUT_PINS | CLIENT_F_WRITE_WAIT) &&
+        c->out != NULL) {
+        client_unpin_output(c);
+    }
 
     if (timeout > 0 && !(c->flags & CLIENT_F_PUBSUB) && idle > timeout * 1000LL) {
         char addr[CLIENT_ADDR_LEN];

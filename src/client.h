@@ -35,6 +35,7 @@ struct subscription;
 #define CLIENT_F_SUBS_MAP(kind) (1u << (14 + (unsigned)(kind)))
 #define CLIENT_F_RUN_AFTER_OUT (1u << 17) /* out holds bytes queued before the run */
 #define CLIENT_F_OVER_SOFT (1u << 18)     /* over the soft output limit since ext->soft_since_ms */
+#define CLIENT_F_OUT_PINS (1u << 19)      /* out may reference frame log segments (runs) */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };

@@ -232,12 +232,13 @@ static void run_release_cb(const void *data, size_t len, void *arg)
     msg_run_release(data);
 }
 
-void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len)
+int msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len)
 {
     if (len > MSG_COPY_MAX && evbuffer_add_reference(out, run, len, run_release_cb, NULL) == 0)
-        return;
+        return 1;
     evbuffer_add(out, run, len);
     msg_run_release(run);
+    return 0;
 }
 
 size_t msg_log_segments(void)

@@ -58,8 +58,9 @@ static inline int msg_run_continues(const char *run, size_t len, const char *dat
 /* Lets go of a run's segment (run points into it). */
 void msg_run_release(const char *run);
 /* Appends a run to out and hands its hold over: a copy when small (the hold goes at once),
- * else a reference that holds the segment until the buffer has sent it. */
-void msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len);
+ * else a reference that holds the segment until the buffer has sent it. Returns 1 when out now
+ * holds a segment, 0 when it took a copy. */
+int msg_run_to_buffer(struct evbuffer *out, const char *run, size_t len);
 
 /* Frames alive right now (for INFO and leak tests). */
 size_t msg_live_count(void);

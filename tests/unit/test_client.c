@@ -242,6 +242,43 @@ START_TEST(a_deep_pipeline_gets_its_first_replies_early)
 }
 END_TEST
 
+START_TEST(a_stalled_subscriber_releases_the_log_at_cron)
+{
+    static char filler[1000];
+    struct bytes b = {0};
+
+    inproc_up(NULL);
+    struct peer q = peer_new(4096);
+    ck_assert_int_eq(pubsub_subscribe(q.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    msg_log_release(); /* a fresh segment for the run below */
+    for (int i = 0; i < 500; i++)
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+    pump(); /* partly sent; the tail is referenced from out, holding its segment */
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_OUT_PINS, 0);
+    size_t queued = client_output_len(q.c);
+
+    /* The log moves on (frames made and dropped); the stalled client keeps one segment. */
+    for (int i = 0; i < 3 * (MSG_SEG_SIZE / 1000); i++)
+        msg_unref(msg_new("message", NULL, 0, "x", 1, filler, sizeof(filler)));
+    msg_log_release();
+    ck_assert_uint_eq(msg_log_segments(), 1);
+
+    /* Still stalled at the cron tick: the tail becomes a copy and the segment goes. */
+    client_cron(q.c);
+    ck_assert_uint_eq(q.c->flags & CLIENT_F_OUT_PINS, 0);
+    ck_assert_uint_eq(client_output_len(q.c), queued);
+    msg_log_release();
+    ck_assert_uint_eq(msg_log_segments(), 0);
+
+    peer_read(&q, &b);
+    ck_assert_uint_eq(
+        b.len, 500 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n") - 1));
+    free(b.p);
+    inproc_down();
+}
+END_TEST
+
 /* Returns one CLIENT LIST line for c. */
 static char *describe(const struct client *c)
 {
@@ -325,6 +362,7 @@ static Suite *client_suite(void)
     tcase_add_test(idle, write_event_is_made_when_the_socket_fills_and_freed_once_idle);
     tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
     tcase_add_test(idle, a_deep_pipeline_gets_its_first_replies_early);
+    tcase_add_test(idle, a_stalled_subscriber_releases_the_log_at_cron);
     suite_add_tcase(s, idle);
     tcase_add_test(addr, packed_addresses_are_shown_as_text);
     suite_add_tcase(s, addr);
