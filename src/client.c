@@ -54,9 +54,8 @@ static int client_shared_busy;
 #define CLIENT_BATCH_MAX_MSG (8 * 1024)
 /* How much of a stalled subscriber's output cron copies to release frame log segments. */
 #define CLIENT_UNPIN_MAX (4 * 1024 * 1024)
-/* One send takes at most this many output chains and bytes. */
+/* One send takes at most this many output chains. */
 #define CLIENT_SEND_IOV 128
-#define CLIENT_SEND_MAX CLIENT_MAX_WRITE_PER_PASS
 /* A client pipelining this many commands in one read gets the replies so far sent at once,
  * so it sends more while the rest run instead of waiting for the whole batch: scenario 1
  * (pipeline 64) gained 8 % publishes/s for 2 % more CPU per message (BENCHMARKS.md). */
@@ -191,7 +190,9 @@ static struct client *client_new(int fd, unsigned flags, const struct sockaddr *
     if (server.cfg.requirepass == NULL)
         c->flags |= CLIENT_F_AUTHENTICATED;
     c->ctime_ms = c->last_ms = server.now_ms;
-    c->last_deliver_pass = server.passes - 2; /* a new subscriber is not busy */
+    /* A new subscriber is not busy: no message in the last passes, nor in the window. */
+    c->last_deliver_pass = server.passes - 2;
+    c->last_deliver_us = (uint32_t)(server.now_us - 10 * 1000000LL);
     c->last_cmd = "NULL";
     TAILQ_INSERT_TAIL(&server.clients, c, all_link);
     server.nclients++;
@@ -470,11 +471,11 @@ static size_t client_tls_push(struct client *c)
 /* Sends the start of c->out: send(2) for one chain, sendmsg(2) for several. The socket calls
  * skip the file layer that write(2) and writev(2) (evbuffer_write) go through: vfs_writev and
  * fdget_pos were 5 % of the server's time in 1,000-subscriber fan-out, send's descriptor lookup
- * is 1.6 %. Returns the bytes sent, or -1 with errno set. */
-static ssize_t client_send(struct client *c)
+ * is 1.6 %. Sends at most max bytes; returns the bytes sent, or -1 with errno set. */
+static ssize_t client_send(struct client *c, size_t max)
 {
     struct evbuffer_iovec v[CLIENT_SEND_IOV];
-    int n = evbuffer_peek(c->out, CLIENT_SEND_MAX, NULL, v, CLIENT_SEND_IOV);
+    int n = evbuffer_peek(c->out, (ev_ssize_t)max, NULL, v, CLIENT_SEND_IOV);
 
     if (n <= 1)
         return send(c->fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
@@ -538,7 +539,7 @@ void client_write(struct client *c)
         }
         while (!full && c->out && evbuffer_get_length(c->out) > 0 &&
                written < CLIENT_MAX_WRITE_PER_PASS) {
-            ssize_t n = client_send(c);
+            ssize_t n = client_send(c, CLIENT_MAX_WRITE_PER_PASS - written);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                     break;
