@@ -101,14 +101,21 @@ START_TEST(idle_client_gives_back_parser_and_output_buffer)
 }
 END_TEST
 
+/* Starts the daemon in-process with one subscriber to "ch" whose socket takes sndbuf bytes. */
+static struct peer up_with_subscriber(int sndbuf)
+{
+    inproc_up(NULL);
+    struct peer p = peer_new(sndbuf);
+    ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
+    return p;
+}
+
 START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
 {
     static char payload[4096];
     struct bytes b = {0};
+    struct peer p = up_with_subscriber(4096);
 
-    inproc_up(NULL);
-    struct peer p = peer_new(4096);
-    ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
     memset(payload, 'x', sizeof(payload));
     for (int i = 0; i < 256; i++)
         ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, sizeof(payload)), 1);
@@ -132,6 +139,27 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
     inproc_down();
 }
 END_TEST
+
+/* One run of 500 small messages (about 21 KiB) in a fresh log segment: more than a 4 KiB
+ * socket takes at once. */
+static void publish_small_run(void)
+{
+    msg_log_release();
+    for (int i = 0; i < 500; i++)
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+}
+
+/* Reads q until it is drained, checks that all 500 messages came, and stops the daemon. */
+static void expect_small_run_and_stop(struct peer *q)
+{
+    static const char frame[] = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n";
+    struct bytes b = {0};
+
+    peer_read(q, &b);
+    ck_assert_uint_eq(b.len, 500 * (sizeof(frame) - 1));
+    free(b.p);
+    inproc_down();
+}
 
 START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
 {
@@ -201,20 +229,14 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
 
     /* One run in a fresh segment, larger than the socket takes: sent straight from the log
      * in part, the rest referenced from out until the socket drains. */
-    b.len = 0;
-    msg_log_release();
-    for (int i = 0; i < 500; i++)
-        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+    free(b.p);
+    publish_small_run();
     ck_assert_uint_eq(q.c->flags & CLIENT_F_RUN_AFTER_OUT, 0);
     ck_assert_uint_gt(q.c->run_len, 16384);
     pump();
     ck_assert_ptr_null(q.c->run);
     ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
-    peer_read(&q, &b);
-    ck_assert_uint_eq(
-        b.len, 500 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n") - 1));
-    free(b.p);
-    inproc_down();
+    expect_small_run_and_stop(&q);
 }
 END_TEST
 
@@ -245,14 +267,9 @@ END_TEST
 START_TEST(a_stalled_subscriber_releases_the_log_at_cron)
 {
     static char filler[1000];
-    struct bytes b = {0};
+    struct peer q = up_with_subscriber(4096);
 
-    inproc_up(NULL);
-    struct peer q = peer_new(4096);
-    ck_assert_int_eq(pubsub_subscribe(q.c, PUBSUB_CHANNEL, "ch", 2), 1);
-    msg_log_release(); /* a fresh segment for the run below */
-    for (int i = 0; i < 500; i++)
-        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+    publish_small_run();
     pump(); /* partly sent; the tail is referenced from out, holding its segment */
     ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
     ck_assert_uint_ne(q.c->flags & CLIENT_F_OUT_PINS, 0);
@@ -270,12 +287,7 @@ START_TEST(a_stalled_subscriber_releases_the_log_at_cron)
     ck_assert_uint_eq(client_output_len(q.c), queued);
     msg_log_release();
     ck_assert_uint_eq(msg_log_segments(), 0);
-
-    peer_read(&q, &b);
-    ck_assert_uint_eq(
-        b.len, 500 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$10\r\n0123456789\r\n") - 1));
-    free(b.p);
-    inproc_down();
+    expect_small_run_and_stop(&q);
 }
 END_TEST
 
