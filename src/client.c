@@ -79,11 +79,22 @@ static void client_tls_drain(struct client *c);
 
 /* The output buffer, made when output first comes (and again after cron took an idle client's
  * away). */
-static inline struct evbuffer *client_out(struct client *c)
+static inline struct evbuffer *client_out_buffer(struct client *c)
 {
     if (c->out == NULL)
         c->out = evbuffer_new();
     return c->out;
+}
+
+static void client_run_to_out(struct client *c);
+
+/* The output buffer to append to: c's run, if it holds one, moves in first, so whatever is
+ * queued through here comes after the frames queued before it. */
+static inline struct evbuffer *client_out(struct client *c)
+{
+    if (c->run != NULL)
+        client_run_to_out(c);
+    return client_out_buffer(c);
 }
 
 /* Output queued in out plus, for TLS clients, what the bufferevent has not yet encrypted and
@@ -99,13 +110,12 @@ static inline size_t client_queued(const struct client *c)
 /* One allocation class per idle connection: see struct client. */
 _Static_assert(sizeof(struct client) <= 256, "struct client outgrew its 256-byte size class");
 
-/* Moves c's run into its output buffer, behind what is there; done before anything else is
- * queued for c, so output stays in order. */
+/* Moves c's run into its output buffer, behind what is there. */
 static void client_run_to_out(struct client *c)
 {
     if (c->run == NULL)
         return;
-    if (msg_run_to_buffer(client_out(c), c->run, c->run_len))
+    if (msg_run_to_buffer(client_out_buffer(c), c->run, c->run_len))
         c->flags |= CLIENT_F_OUT_PINS;
     c->run = NULL;
     c->run_len = 0;
@@ -254,7 +264,6 @@ static void client_read_enable(struct client *c)
  * CLIENT_F_CLOSE_AFTER_REPLY is set (a TLS client's stays under the read watermark). */
 void client_refuse(struct client *c, const char *text)
 {
-    client_run_to_out(c);
     evbuffer_add(client_out(c), text, strlen(text));
     c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
     client_schedule_write(c);
@@ -410,21 +419,21 @@ void client_deliver(struct client *c, struct msg *m)
      * command get the frame copied (or referenced) into out instead. */
     const char *d = NULL;
     size_t len;
-    if (m->logged && c != client_running && !(c->flags & (CLIENT_F_TLS | CLIENT_F_WRITE_WAIT)))
+    if (msg_logged(m) && c != client_running && !(c->flags & (CLIENT_F_TLS | CLIENT_F_WRITE_WAIT)))
         d = c->resp == 2 ? m->data : msg_data3(m);
     if (d != NULL && c->run != NULL && msg_run_continues(c->run, c->run_len, d)) {
         c->run_len += (uint32_t)m->len;
         len = c->flags & CLIENT_F_RUN_AFTER_OUT ? client_queued(c) : c->run_len;
     } else if (d != NULL) {
         client_run_to_out(c);
+        size_t before = c->out ? evbuffer_get_length(c->out) : 0;
+        if (before > 0)
+            c->flags |= CLIENT_F_RUN_AFTER_OUT;
         msg_run_start(d);
         c->run = d;
         c->run_len = (uint32_t)m->len;
-        if (c->out != NULL && evbuffer_get_length(c->out) > 0)
-            c->flags |= CLIENT_F_RUN_AFTER_OUT;
-        len = client_queued(c);
+        len = before + c->run_len;
     } else {
-        client_run_to_out(c);
         msg_append(client_out(c), m, c->resp);
         len = client_queued(c);
     }
@@ -680,8 +689,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             c->argc = p->argc;
             c->argv = p->argv;
             c->argvlen = p->argvlen;
-            client_run_to_out(c);
-            client_out(c); /* handlers reply into c->out */
+            client_out(c); /* handlers reply into c->out, after c's queued frames */
             struct client *outer = client_running;
             client_running = c;
             command_dispatch(c);
@@ -698,7 +706,6 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
-            client_run_to_out(c);
             reply_error(client_out(c), resp_parser_error(p));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
                             resp_parser_error(p), (unsigned long long)c->id, addr);

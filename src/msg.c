@@ -109,11 +109,9 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
     if (size <= MSG_COPY_MAX) {
         m = xmalloc(sizeof(*m));
         m->data = log_reserve(0, size);
-        m->logged = 1;
     } else {
         m = xmalloc(sizeof(*m) + size);
         m->data = m->own;
-        m->logged = 0;
     }
     m->data3 = NULL;
     char *p = m->data;
@@ -147,7 +145,7 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
     m->len = (size_t)(p - m->data);
     EVB_ASSERT(m->len == size);
     m->refcount = 1;
-    if (m->logged)
+    if (msg_logged(m))
         log_commit(0, m->len);
     msg_live++;
     return m;
@@ -164,7 +162,7 @@ void msg_unref(struct msg *m)
     EVB_ASSERT(m->refcount > 0);
     if (--m->refcount == 0) {
         msg_live--;
-        if (m->logged)
+        if (msg_logged(m))
             seg_drop(seg_of(m->data));
         if (m->data3)
             seg_drop(seg_of(m->data3));
@@ -188,7 +186,7 @@ size_t msg_append(struct evbuffer *out, struct msg *m, int resp)
         p++;
         len--;
     }
-    if (m->logged) {
+    if (msg_logged(m)) {
         evbuffer_add(out, p, len);
     } else {
         msg_ref(m);
@@ -205,7 +203,7 @@ size_t msg_live_count(void)
 
 const char *msg_data3(struct msg *m)
 {
-    EVB_ASSERT(m->logged);
+    EVB_ASSERT(msg_logged(m));
     if (m->data3 == NULL) {
         char *p = log_reserve(1, m->len);
         memcpy(p, m->data, m->len);

@@ -23,12 +23,17 @@ struct evbuffer;
 
 struct msg {
     unsigned refcount;
-    unsigned logged; /* data is in the frame log */
     size_t len;
     char *data;  /* RESP2 encoding; data[0] == '*' */
     char *data3; /* logged frames: the RESP3 copy in the RESP3 log, NULL until first asked */
     char own[];  /* the bytes of a frame not in the log */
 };
+
+/* Whether the frame's bytes are in the frame log (a small frame), not in own. */
+static inline int msg_logged(const struct msg *m)
+{
+    return m->data != m->own;
+}
 
 /* Encodes [kind, (pattern,) channel, payload]. kind is "message", "pmessage" or
  * "smessage"; pat is NULL except for pmessage. Returns a frame with one reference,

@@ -291,6 +291,35 @@ START_TEST(a_stalled_subscriber_releases_the_log_at_cron)
 }
 END_TEST
 
+START_TEST(the_soft_output_limit_drops_only_after_its_window)
+{
+    struct bytes b = {0};
+    struct peer q = up_with_subscriber(4096);
+
+    server.cfg.pubsub_hard_limit = 0;
+    server.cfg.pubsub_soft_limit = 8192;
+    server.cfg.pubsub_soft_seconds = 1;
+    /* Over the soft limit: marked, not dropped; a drained client loses the mark. */
+    publish_small_run();
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_OVER_SOFT, 0);
+    ck_assert_uint_eq(q.c->flags & CLIENT_F_CLOSE_ASAP, 0);
+    peer_read(&q, &b);
+    ck_assert_uint_eq(q.c->flags & CLIENT_F_OVER_SOFT, 0);
+    free(b.p);
+
+    /* Over it again, and still over it more than the window later: dropped. */
+    publish_small_run();
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_OVER_SOFT, 0);
+    server.now_ms += 500;
+    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1);
+    ck_assert_uint_eq(q.c->flags & CLIENT_F_CLOSE_ASAP, 0);
+    server.now_ms += 1000;
+    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1);
+    ck_assert_uint_ne(q.c->flags & CLIENT_F_CLOSE_ASAP, 0);
+    inproc_down();
+}
+END_TEST
+
 /* Returns one CLIENT LIST line for c. */
 static char *describe(const struct client *c)
 {
@@ -375,6 +404,7 @@ static Suite *client_suite(void)
     tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
     tcase_add_test(idle, a_deep_pipeline_gets_its_first_replies_early);
     tcase_add_test(idle, a_stalled_subscriber_releases_the_log_at_cron);
+    tcase_add_test(idle, the_soft_output_limit_drops_only_after_its_window);
     suite_add_tcase(s, idle);
     tcase_add_test(addr, packed_addresses_are_shown_as_text);
     suite_add_tcase(s, addr);

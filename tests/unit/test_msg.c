@@ -247,8 +247,8 @@ START_TEST(small_frames_follow_each_other_in_the_log)
     struct msg *b = msg_new("pmessage", "c*", 2, "ch", 2, "two", 3);
     struct msg *big = big_message(MSG_COPY_MAX);
 
-    ck_assert(a->logged && b->logged);
-    ck_assert(!big->logged);
+    ck_assert(msg_logged(a) && msg_logged(b));
+    ck_assert(!msg_logged(big));
     ck_assert_ptr_eq(b->data, a->data + a->len);
     ck_assert(msg_run_continues(a->data, a->len, b->data));
     ck_assert(!msg_run_continues(a->data, a->len - 1, b->data));
