@@ -29,7 +29,8 @@
 #include "tls.h"
 #include "util.h"
 
-/* One read lands here; only bytes the parser must keep (a partial command) are copied. */
+/* One read lands here; the parser copies the arguments out (small ones into its arena, big
+ * ones into blocks that a frame can then be built around). */
 static char client_readbuf[64 * 1024];
 
 /* Input is parsed here unless the client holds a parser of its own: one left mid-request at
@@ -125,6 +126,8 @@ static void client_run_to_out(struct client *c)
 /* The client that is running a command: frames published to itself are copied into its
  * buffer, in order with its replies, rather than kept as a run. */
 static struct client *client_running;
+/* The parser that client_running's command came from. */
+static struct resp_parser *client_running_parser;
 
 struct client_ext *client_ext(struct client *c)
 {
@@ -691,9 +694,12 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             c->argvlen = p->argvlen;
             client_out(c); /* handlers reply into c->out, after c's queued frames */
             struct client *outer = client_running;
+            struct resp_parser *outer_parser = client_running_parser;
             client_running = c;
+            client_running_parser = p;
             command_dispatch(c);
             client_running = outer;
+            client_running_parser = outer_parser;
             c->argc = 0;
             c->argv = NULL;
             c->argvlen = NULL;
@@ -725,6 +731,13 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         client_read_disable(c);
     client_schedule_reply(c);
+}
+
+struct resp_block *client_arg_block(const struct client *c, int i)
+{
+    if (c != client_running || client_running_parser == NULL || i >= c->argc)
+        return NULL;
+    return resp_parser_arg_block(client_running_parser, i);
 }
 
 /* The socket has bytes (or EOF). */

@@ -182,6 +182,9 @@ size_t client_cron(struct client *c);
 
 /* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
 size_t client_input_pending(const struct client *c);
+/* While c's command runs: the block argument i lies in when it is a big argument (resp.h),
+ * else NULL. */
+struct resp_block *client_arg_block(const struct client *c, int i);
 
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);

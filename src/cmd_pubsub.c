@@ -104,15 +104,16 @@ void cmd_sunsubscribe(struct client *c)
 /* PUBLISH / SPUBLISH channel message: replies the number of deliveries. */
 static void publish_generic(struct client *c, enum pubsub_kind kind)
 {
+    struct resp_block *pb = client_arg_block(c, 2);
     long long n;
 
     server.stats.publishes++;
     if (server.cfg.metrics_listen == NULL) {
-        n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+        n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], pb);
     } else {
         /* The fan-out histogram exists only on /metrics: time it only when that is served. */
         long long t0 = metrics_now_ns();
-        n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+        n = pubsub_publish(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], pb);
         metrics_observe_fanout(metrics_now_ns() - t0);
     }
     bridge_forward(kind, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);

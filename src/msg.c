@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "reply.h"
+#include "resp.h"
 #include "util.h"
 
 /* A log segment: frames encoded back to back. */
@@ -98,56 +99,82 @@ static size_t bulk_size(size_t n)
     return 1 + digits + 2 + n + 2;
 }
 
+/* Bytes of a frame's header: everything before the payload's bytes. */
+static size_t header_size(const char *kind, size_t patlen, const char *pat, size_t chlen,
+                          size_t plen)
+{
+    return 4 + bulk_size(strlen(kind)) + (pat ? bulk_size(patlen) : 0) + bulk_size(chlen) +
+           bulk_size(plen) - plen - 2;
+}
+
+/* Writes a bulk string of n bytes at p; returns the end. */
+static char *put_bulk(char *p, const char *s, size_t n)
+{
+    p += reply_fmt_bulk_header(p, n);
+    memcpy(p, s, n);
+    memcpy(p + n, "\r\n", 2);
+    return p + n + 2;
+}
+
+/* Writes the header of a frame at p; returns the end, where the payload goes. */
+static char *put_header(char *p, const char *kind, const char *pat, size_t patlen, const char *ch,
+                        size_t chlen, size_t plen)
+{
+    memcpy(p, pat ? "*4\r\n" : "*3\r\n", 4);
+    p = put_bulk(p + 4, kind, strlen(kind));
+    if (pat)
+        p = put_bulk(p, pat, patlen);
+    p = put_bulk(p, ch, chlen);
+    return p + reply_fmt_bulk_header(p, plen);
+}
+
+/* Counts a frame of len bytes at data, with one reference. */
+static struct msg *msg_init(struct msg *m, char *data, size_t len)
+{
+    m->data = data;
+    m->data3 = NULL;
+    m->len = len;
+    m->refcount = 1;
+    msg_live++;
+    return m;
+}
+
 struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
                     const void *payload, size_t plen)
 {
-    size_t kindlen = strlen(kind);
-    size_t size =
-        4 + bulk_size(kindlen) + (pat ? bulk_size(patlen) : 0) + bulk_size(chlen) + bulk_size(plen);
+    size_t size = header_size(kind, patlen, pat, chlen, plen) + plen + 2;
     struct msg *m;
 
     if (size <= MSG_COPY_MAX) {
-        m = xmalloc(sizeof(*m));
-        m->data = log_reserve(0, size);
+        m = msg_init(xmalloc(sizeof(*m)), log_reserve(0, size), size);
+        log_commit(0, size);
     } else {
         m = xmalloc(sizeof(*m) + size);
-        m->data = m->own;
+        msg_init(m, m->own, size);
     }
-    m->data3 = NULL;
-    char *p = m->data;
-
-    memcpy(p, pat ? "*4\r\n" : "*3\r\n", 4);
-    p += 4;
-    p += reply_fmt_bulk_header(p, kindlen);
-    memcpy(p, kind, kindlen);
-    p += kindlen;
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    if (pat) {
-        p += reply_fmt_bulk_header(p, patlen);
-        memcpy(p, pat, patlen);
-        p += patlen;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-    }
-    p += reply_fmt_bulk_header(p, chlen);
-    memcpy(p, ch, chlen);
-    p += chlen;
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    p += reply_fmt_bulk_header(p, plen);
+    char *p = put_header(m->data, kind, pat, patlen, ch, chlen, plen);
     if (plen)
         memcpy(p, payload, plen);
-    p += plen;
-    memcpy(p, "\r\n", 2);
-    p += 2;
+    memcpy(p + plen, "\r\n", 2);
+    EVB_ASSERT(p + plen + 2 == m->data + size);
+    return m;
+}
 
-    m->len = (size_t)(p - m->data);
-    EVB_ASSERT(m->len == size);
-    m->refcount = 1;
-    if (msg_logged(m))
-        log_commit(0, m->len);
-    msg_live++;
+struct msg *msg_new_in_place(const char *kind, const char *pat, size_t patlen, const char *ch,
+                             size_t chlen, struct resp_block *b, size_t plen)
+{
+    size_t head = header_size(kind, patlen, pat, chlen, plen);
+    char *payload = b->data + RESP_ARG_HEADROOM;
+
+    if (b->adopted || head > RESP_ARG_HEADROOM || head + plen + 2 <= MSG_COPY_MAX)
+        return msg_new(kind, pat, patlen, ch, chlen, payload, plen);
+    EVB_ASSERT(RESP_ARG_HEADROOM + plen + 2 <= b->cap);
+    struct msg *m = msg_init(xmalloc(sizeof(*m)), payload - head, head + plen + 2);
+    put_header(m->data, kind, pat, patlen, ch, chlen, plen);
+    memcpy(payload + plen, "\r\n", 2);
+    b->adopted = 1;
+    resp_block_ref(b);
+    m->block = b;
     return m;
 }
 
@@ -162,10 +189,13 @@ void msg_unref(struct msg *m)
     EVB_ASSERT(m->refcount > 0);
     if (--m->refcount == 0) {
         msg_live--;
-        if (msg_logged(m))
+        if (msg_logged(m)) {
             seg_drop(seg_of(m->data));
-        if (m->data3)
-            seg_drop(seg_of(m->data3));
+            if (m->data3)
+                seg_drop(seg_of(m->data3));
+        } else if (m->block) {
+            resp_block_unref(m->block);
+        }
         free(m);
     }
 }

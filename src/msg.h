@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct evbuffer;
+struct resp_block;
 
 /* Frames up to this size (computed before encoding) go to the frame log and are copied into
  * output buffers (cheaper than a reference chain) or sent from the log; larger ones are
@@ -24,15 +25,18 @@ struct evbuffer;
 struct msg {
     unsigned refcount;
     size_t len;
-    char *data;  /* RESP2 encoding; data[0] == '*' */
-    char *data3; /* logged frames: the RESP3 copy in the RESP3 log, NULL until first asked */
-    char own[];  /* the bytes of a frame not in the log */
+    char *data; /* RESP2 encoding; data[0] == '*' */
+    union {
+        char *data3;              /* logged: the RESP3 copy in the RESP3 log, NULL until asked */
+        struct resp_block *block; /* encoded in place: the block data lies in, else NULL */
+    };
+    char own[]; /* the bytes of a large frame, unless encoded in place */
 };
 
-/* Whether the frame's bytes are in the frame log (a small frame), not in own. */
+/* Whether the frame's bytes are in the frame log: every frame up to MSG_COPY_MAX is. */
 static inline int msg_logged(const struct msg *m)
 {
-    return m->data != m->own;
+    return m->len <= MSG_COPY_MAX;
 }
 
 /* Encodes [kind, (pattern,) channel, payload]. kind is "message", "pmessage" or
@@ -40,6 +44,12 @@ static inline int msg_logged(const struct msg *m)
  * owned by the caller. */
 struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
                     const void *payload, size_t plen);
+/* Like msg_new, for a payload that is a big request argument (resp.h): the frame is encoded
+ * around the payload where it lies in its block, which the frame then holds; the NUL after the
+ * argument becomes the frame's CRLF. Only one frame per block can do that, and only when the
+ * header fits the block's headroom; otherwise this copies the payload as msg_new does. */
+struct msg *msg_new_in_place(const char *kind, const char *pat, size_t patlen, const char *ch,
+                             size_t chlen, struct resp_block *b, size_t plen);
 /* Drops a reference; the frame is freed with the last one. */
 void msg_unref(struct msg *m);
 

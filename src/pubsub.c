@@ -344,18 +344,27 @@ static void pattern_deliver_cb(void *data, void *arg)
     f->receivers += (long long)t->nsubs;
 }
 
-long long pubsub_deliver_channel(enum pubsub_kind kind, const char *ch, size_t chlen,
-                                 const char *payload, size_t plen)
+/* Delivers to the subscribers of exactly this channel; the frame is encoded around the payload
+ * in place when pb is its block. */
+static long long channel_deliver(enum pubsub_kind kind, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen, struct resp_block *pb)
 {
     struct topic *t = dict_get(registries[kind], ch, chlen);
     if (t == NULL)
         return 0;
-    struct msg *m =
-        msg_new(kind == PUBSUB_SHARD ? "smessage" : "message", NULL, 0, ch, chlen, payload, plen);
+    const char *what = kind == PUBSUB_SHARD ? "smessage" : "message";
+    struct msg *m = pb ? msg_new_in_place(what, NULL, 0, ch, chlen, pb, plen)
+                       : msg_new(what, NULL, 0, ch, chlen, payload, plen);
     topic_deliver(t, m);
     msg_unref(m);
     server.stats.deliveries += (long long)t->nsubs;
     return (long long)t->nsubs;
+}
+
+long long pubsub_deliver_channel(enum pubsub_kind kind, const char *ch, size_t chlen,
+                                 const char *payload, size_t plen)
+{
+    return channel_deliver(kind, ch, chlen, payload, plen, NULL);
 }
 
 long long pubsub_deliver_pattern(const char *pat, size_t patlen, const char *ch, size_t chlen,
@@ -371,9 +380,9 @@ long long pubsub_deliver_pattern(const char *pat, size_t patlen, const char *ch,
 }
 
 long long pubsub_publish(enum pubsub_kind kind, const char *ch, size_t chlen, const char *payload,
-                         size_t plen)
+                         size_t plen, struct resp_block *pb)
 {
-    long long receivers = pubsub_deliver_channel(kind, ch, chlen, payload, plen);
+    long long receivers = channel_deliver(kind, ch, chlen, payload, plen, pb);
 
     if (kind == PUBSUB_CHANNEL && pattern_index_size(pattern_idx) > 0) {
         struct pattern_fanout f = {ch, chlen, payload, plen, 0};

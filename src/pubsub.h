@@ -33,9 +33,11 @@ size_t pubsub_client_memory(const struct client *c);
 void pubsub_drop_client(struct client *c);
 
 /* Delivers a message to the subscribers of a channel (kind PUBSUB_CHANNEL, which also
- * reaches matching patterns, or PUBSUB_SHARD). Returns the number of deliveries. */
+ * reaches matching patterns, or PUBSUB_SHARD). pb is the block the payload lies in when it is
+ * a big request argument (resp.h), else NULL: the channel's frame is then encoded around it.
+ * Returns the number of deliveries. */
 long long pubsub_publish(enum pubsub_kind kind, const char *ch, size_t chlen, const char *payload,
-                         size_t plen);
+                         size_t plen, struct resp_block *pb);
 
 /* Delivers to the subscribers of exactly this channel or shard channel, no patterns
  * (the bridge uses it for upstream messages). Returns the number of deliveries. */

@@ -21,6 +21,7 @@ enum {
     ST_BULK_COUNT,      /* "$<len>" up to its '\r' */
     ST_BULK_COUNT_END,  /* the byte after that '\r', skipped unchecked */
     ST_BULK_DATA,       /* the payload of an argument */
+    ST_BIG_DATA,        /* the payload of an argument of RESP_BIG_ARG bytes or more */
     ST_BULK_END,        /* the two bytes after the payload, skipped unchecked */
     ST_COMMAND,         /* a command was returned and is not released yet */
     ST_ERROR,           /* a protocol error ended the stream */
@@ -42,11 +43,38 @@ void resp_parser_init(struct resp_parser *p)
     p->state = ST_IDLE;
 }
 
+void resp_block_ref(struct resp_block *b)
+{
+    b->refs++;
+}
+
+void resp_block_unref(struct resp_block *b)
+{
+    EVB_ASSERT(b->refs > 0);
+    if (--b->refs == 0)
+        free(b);
+}
+
+/* Lets go of the blocks of the arguments started so far. */
+static void release_blocks(struct resp_parser *p)
+{
+    for (int i = 0; i < p->argc; i++) {
+        if (p->blocks[i] != NULL) {
+            resp_block_unref(p->blocks[i]);
+            p->blocks[i] = NULL;
+        }
+    }
+    p->block_bytes = 0;
+    p->big_len = 0;
+}
+
 /* Frees every buffer, including a request in progress, and leaves the parser reusable. */
 void resp_parser_free(struct resp_parser *p)
 {
+    release_blocks(p);
     free(p->arena);
     free(p->argv);
+    free(p->blocks);
     free(p->argvlen);
     free(p->line);
     resp_parser_init(p);
@@ -87,8 +115,10 @@ static void trim_buffers(struct resp_parser *p)
     if (p->argv_cap > ARGV_KEEP) {
         free(p->argv);
         free(p->argvlen);
+        free(p->blocks);
         p->argv = NULL;
         p->argvlen = NULL;
+        p->blocks = NULL;
         p->argv_cap = 0;
     }
     if (p->line_cap > LINE_KEEP) {
@@ -101,6 +131,7 @@ static void trim_buffers(struct resp_parser *p)
 /* Forgets the request in progress or just returned, ready for the next one. */
 static void request_reset(struct resp_parser *p)
 {
+    release_blocks(p);
     p->state = ST_IDLE;
     p->stalled = 0;
     p->argc = 0;
@@ -143,20 +174,29 @@ static void argv_push(struct resp_parser *p, size_t off)
             cap = INT_MAX;
         p->argv = xrealloc(p->argv, (size_t)cap * sizeof(*p->argv));
         p->argvlen = xrealloc(p->argvlen, (size_t)cap * sizeof(*p->argvlen));
+        p->blocks = xrealloc(p->blocks, (size_t)cap * sizeof(*p->blocks));
         p->argv_cap = (int)cap;
     }
+    p->blocks[p->argc] = NULL;
     p->argvlen[p->argc++] = off;
 }
 
-/* Publishes the finished arguments in argv and argvlen. */
+/* Publishes the finished arguments in argv and argvlen. A big argument takes no arena bytes,
+ * so an arena argument ends where the next arena argument starts. */
 static enum resp_status command_ready(struct resp_parser *p)
 {
-    for (int i = 0; i < p->argc; i++) {
-        size_t off = p->argvlen[i];
-        size_t end = i + 1 < p->argc ? p->argvlen[i + 1] : p->arena_len;
+    size_t end = p->arena_len;
 
+    for (int i = p->argc - 1; i >= 0; i--) {
+        size_t off = p->argvlen[i];
+
+        if (p->blocks[i] != NULL) {
+            p->argv[i] = p->blocks[i]->data + RESP_ARG_HEADROOM;
+            continue; /* argvlen[i] is its length already */
+        }
         p->argv[i] = p->arena + off;
         p->argvlen[i] = end - off - 1;
+        end = off;
     }
     p->state = ST_COMMAND;
     p->pending = 0;
@@ -428,9 +468,15 @@ static enum resp_status bulk_count_done(struct resp_parser *p, const struct resp
     if (n > RESP_UNAUTH_MAX_BULK && lim->unauthenticated)
         return fail(p, "Protocol error: unauthenticated bulk length");
     argv_push(p, p->arena_len);
+    if (n >= RESP_BIG_ARG) {
+        /* Allocated with the first bytes, so an announced length alone costs nothing. */
+        p->big_len = 0;
+        p->state = ST_BIG_DATA;
+    } else {
+        p->state = ST_BULK_DATA;
+    }
     p->bulk_left = n;
     p->line_len = 0;
-    p->state = ST_BULK_DATA;
     return RESP_INCOMPLETE;
 }
 
@@ -448,6 +494,48 @@ static void bulk_data(struct resp_parser *p, const char *buf, size_t len, size_t
     take(p, pos, n);
     if (last) {
         p->arena[p->arena_len++] = '\0';
+        p->bulk_left = 2;
+        p->state = ST_BULK_END;
+    }
+}
+
+/* Copies payload bytes of a big argument into its block, which grows geometrically with them
+ * (from RESP_BIG_ARG bytes) up to the announced length. */
+static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t *pos)
+{
+    size_t avail = len - *pos;
+    size_t n = (unsigned long long)p->bulk_left < avail ? (size_t)p->bulk_left : avail;
+    struct resp_block **slot = &p->blocks[p->argc - 1];
+    size_t cap = *slot ? (*slot)->cap - RESP_ARG_HEADROOM - 2 : 0;
+
+    if (p->big_len + n > cap) {
+        size_t total = p->big_len + (size_t)p->bulk_left;
+        size_t want = cap * 2 > RESP_BIG_ARG ? cap * 2 : RESP_BIG_ARG;
+
+        if (want < p->big_len + n)
+            want = p->big_len + n;
+        if (want > total)
+            want = total;
+        size_t bytes = sizeof(struct resp_block) + RESP_ARG_HEADROOM + want + 2;
+        struct resp_block *b = xrealloc(*slot, bytes);
+        if (*slot == NULL) {
+            b->refs = 1;
+            b->adopted = 0;
+        } else {
+            p->block_bytes -= sizeof(*b) + b->cap;
+        }
+        b->cap = RESP_ARG_HEADROOM + want + 2;
+        p->block_bytes += bytes;
+        *slot = b;
+    }
+    char *arg = (*slot)->data + RESP_ARG_HEADROOM;
+    memcpy(arg + p->big_len, buf + *pos, n);
+    p->big_len += n;
+    p->bulk_left -= (long long)n;
+    take(p, pos, n);
+    if (p->bulk_left == 0) {
+        arg[p->big_len] = '\0';
+        p->argvlen[p->argc - 1] = p->big_len;
         p->bulk_left = 2;
         p->state = ST_BULK_END;
     }
@@ -512,6 +600,9 @@ enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limit
         case ST_BULK_DATA:
             bulk_data(p, buf, len, &pos);
             break;
+        case ST_BIG_DATA:
+            big_data(p, buf, len, &pos);
+            break;
         case ST_BULK_END:
             st = bulk_end(p, len - pos, &pos);
             break;
@@ -521,6 +612,12 @@ enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limit
     }
     *consumed = pos;
     return st;
+}
+
+struct resp_block *resp_parser_arg_block(const struct resp_parser *p, int i)
+{
+    EVB_ASSERT(p->state == ST_COMMAND && i >= 0 && i < p->argc);
+    return p->blocks[i];
 }
 
 /* Releases the returned command; big buffers go, small ones stay for the next command. */
@@ -544,8 +641,8 @@ size_t resp_parser_pending(const struct resp_parser *p)
 
 size_t resp_parser_memory(const struct resp_parser *p)
 {
-    return p->arena_cap + p->line_cap +
-           (size_t)p->argv_cap * (sizeof(*p->argv) + sizeof(*p->argvlen));
+    return p->arena_cap + p->line_cap + p->block_bytes +
+           (size_t)p->argv_cap * (sizeof(*p->argv) + sizeof(*p->argvlen) + sizeof(*p->blocks));
 }
 
 /* Whether no request is in progress or held. */

@@ -12,6 +12,25 @@
 #define RESP_UNAUTH_MAX_ARGS 10
 #define RESP_UNAUTH_MAX_BULK 16384
 
+/* An argument of RESP_BIG_ARG bytes or more is stored in a reference-counted block of its own
+ * instead of the shared arena, with RESP_ARG_HEADROOM spare bytes before it and 2 after: a
+ * frame can then be encoded around the bytes where they lie (msg_new_in_place), saving the copy
+ * and a large allocation per message. The headroom fits a frame header whose channel name is
+ * up to about 200 bytes. */
+#define RESP_BIG_ARG 4096
+#define RESP_ARG_HEADROOM 256
+
+struct resp_block {
+    unsigned refs;
+    unsigned adopted; /* a frame was encoded around the argument (it is the only one) */
+    size_t cap;       /* bytes of data */
+    char data[];      /* RESP_ARG_HEADROOM spare, the argument, its NUL, one spare byte */
+};
+
+/* Keeps a block alive past the command (the parser lets go of it in resp_parser_next). */
+void resp_block_ref(struct resp_block *b);
+void resp_block_unref(struct resp_block *b);
+
 /* Limits the parser enforces, set by the caller from the configuration. */
 struct resp_limits {
     long long max_bulk_len; /* proto_max_bulk_len; Redis's default is 512mb */
@@ -41,7 +60,10 @@ struct resp_parser {
     char count[24];           /* head of a count line: longer ones are invalid anyway */
     char *line;               /* an inline line that spans feeds */
     size_t line_cap;
-    char *arena; /* the arguments of the request in progress, each NUL-terminated */
+    char *arena;                /* the arguments of the request in progress, each NUL-terminated */
+    struct resp_block **blocks; /* per argument: its block when big, else NULL (argv_cap) */
+    size_t big_len;             /* bytes of the big argument being received so far */
+    size_t block_bytes;         /* heap bytes of the blocks held */
     size_t arena_len, arena_cap;
     size_t pending; /* bytes received for the request in progress */
     const char *error;
@@ -65,6 +87,10 @@ enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limit
  * must hold nothing, and leaves src empty, as after resp_parser_init. Parsing continues in
  * dst as if it had been src all along. */
 void resp_parser_move(struct resp_parser *dst, struct resp_parser *src);
+
+/* The block holding argument i of the command just returned, or NULL when the argument is in
+ * the arena (shorter than RESP_BIG_ARG). */
+struct resp_block *resp_parser_arg_block(const struct resp_parser *p, int i);
 
 /* Releases the arguments of the command just returned (small buffers are kept for reuse). */
 void resp_parser_next(struct resp_parser *p);

@@ -572,6 +572,8 @@ static int resp_value(const char **pp, const char *end, struct elem *e, struct e
         }
         if (end - (nl + 1) < len + 2)
             return 0;
+        if (nl[1 + len] != '\r' || nl[2 + len] != '\n')
+            return -1; /* the frame is malformed: integrity checks must see it */
         e->p = nl + 1;
         e->len = (size_t)len;
         *pp = nl + 1 + len + 2;

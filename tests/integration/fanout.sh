@@ -49,6 +49,29 @@ run own_patterns -P 1 -S 20 --patterns -s 64 -d 16 -n 5000
 run resp3_many_channels --resp3 -P 4 -S 100 -C 100 -s 100 -d 16 -n 20000
 run frames_near_the_log_limit -P 1 -S 10 -s 2000 -d 16 -n 5000
 run large_frames -P 1 -S 10 -s 16384 -d 8 -n 1000
+run resp3_large_frames --resp3 -P 1 -S 10 -s 16384 -d 8 -n 1000
+run large_frames_to_patterns -P 1 -S 10 --patterns -s 5000 -d 8 -n 1000
+
+# A payload big enough to be framed in place (resp.h RESP_BIG_ARG) reaches a channel
+# subscriber and a pattern subscriber byte for byte: one frame is built around the request's
+# argument, the other copies it.
+payload=$(head -c 6000 /dev/zero | tr '\0' 'p')
+timeout 5 redis-cli -p "$port" SUBSCRIBE bigch >"$dir/sub.out" 2>&1 </dev/null &
+sub=$!
+timeout 5 redis-cli -p "$port" PSUBSCRIBE 'big*' >"$dir/psub.out" 2>&1 </dev/null &
+psub=$!
+for _ in $(seq 50); do
+    [ "$(timeout 2 redis-cli -p "$port" PUBSUB NUMPAT </dev/null)" = 1 ] &&
+        [ "$(timeout 2 redis-cli -p "$port" PUBSUB NUMSUB bigch </dev/null | tail -1)" = 1 ] && break
+    sleep 0.1
+done
+got=$(timeout 5 redis-cli -p "$port" PUBLISH bigch "$payload" </dev/null)
+check big_payload_receivers "PUBLISH replied $got" test "$got" = 2
+sleep 0.3
+kill "$sub" "$psub" 2>/dev/null
+wait "$sub" "$psub" 2>/dev/null
+check big_payload_to_channel "$(wc -c <"$dir/sub.out") bytes" grep -qx "$payload" "$dir/sub.out"
+check big_payload_to_pattern "$(wc -c <"$dir/psub.out") bytes" grep -qx "$payload" "$dir/psub.out"
 
 # Batching off: every subscriber is written at the end of each pass.
 sed -i 's/^output_batch_load = 0$/output_batch_load = 100/; s/^\[server\]$/[server]\noutput_batch_us = 0/' \

@@ -89,13 +89,13 @@ START_TEST(idle_client_gives_back_parser_and_output_buffer)
     expect_reply(&p, "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     idle_cron(p.c);
     ck_assert_ptr_null(p.c->out);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "m", 1), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "m", 1, NULL), 1);
     ck_assert_ptr_null(p.c->out);
     ck_assert_ptr_nonnull(p.c->run);
     expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
     ck_assert_ptr_null(p.c->run);
     static char big[MSG_COPY_MAX];
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, big, sizeof(big)), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, big, sizeof(big), NULL), 1);
     ck_assert_ptr_nonnull(p.c->out);
     inproc_down();
 }
@@ -118,7 +118,8 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
 
     memset(payload, 'x', sizeof(payload));
     for (int i = 0; i < 256; i++)
-        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, sizeof(payload)), 1);
+        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, sizeof(payload), NULL),
+                         1);
     pump();
     ck_assert_uint_ne(p.c->flags & CLIENT_F_WRITE_WAIT, 0);
     ck_assert_ptr_nonnull(p.c->write_ev);
@@ -146,7 +147,7 @@ static void publish_small_run(void)
 {
     msg_log_release();
     for (int i = 0; i < 500; i++)
-        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10);
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "0123456789", 10, NULL);
 }
 
 /* Reads q until it is drained, checks that all 500 messages came, and stops the daemon. */
@@ -170,7 +171,7 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
     struct peer p = peer_new(0);
     ck_assert_int_eq(pubsub_subscribe(p.c, PUBSUB_CHANNEL, "ch", 2), 1);
     /* A message waits as a run; a command read before the flush replies after it. */
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "a", 1), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "a", 1, NULL), 1);
     ck_assert_ptr_nonnull(p.c->run);
     peer_write(&p, "*1\r\n$4\r\nPING\r\n", 14);
     peer_read(&p, &b);
@@ -185,8 +186,8 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
     ck_assert_int_eq(r.c->resp, 3);
     b.len = 0;
     ck_assert_int_eq(pubsub_subscribe(r.c, PUBSUB_CHANNEL, "ch", 2), 1);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "b", 1), 2);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "c", 1), 2);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "b", 1, NULL), 2);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "c", 1, NULL), 2);
     ck_assert_ptr_nonnull(r.c->run);
     ck_assert_int_eq(r.c->run[0], '>');
     peer_read(&r, &b);
@@ -205,14 +206,14 @@ START_TEST(runs_keep_order_with_replies_and_survive_a_full_socket)
     ck_assert_int_eq(pubsub_subscribe(q.c, PUBSUB_CHANNEL, "ch", 2), 1);
     for (int i = 0; i < 3000; i++) {
         int n = snprintf(payload, sizeof(payload), "%09d", i);
-        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, (size_t)n);
+        pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, (size_t)n, NULL);
     }
     ck_assert_uint_gt(q.c->run_len, 0);
     pump();
     ck_assert_ptr_null(q.c->run);
     ck_assert_uint_ne(q.c->flags & CLIENT_F_WRITE_WAIT, 0);
     ck_assert_uint_gt(client_output_len(q.c), 0);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "last", 4), 2);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "last", 4, NULL), 2);
     ck_assert_ptr_null(q.c->run); /* no run while the socket is full */
     peer_read(&q, &b);
     size_t off = 0;
@@ -311,10 +312,10 @@ START_TEST(the_soft_output_limit_drops_only_after_its_window)
     publish_small_run();
     ck_assert_uint_ne(q.c->flags & CLIENT_F_OVER_SOFT, 0);
     server.now_ms += 500;
-    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1);
+    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1, NULL);
     ck_assert_uint_eq(q.c->flags & CLIENT_F_CLOSE_ASAP, 0);
     server.now_ms += 1000;
-    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1);
+    pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "x", 1, NULL);
     ck_assert_uint_ne(q.c->flags & CLIENT_F_CLOSE_ASAP, 0);
     inproc_down();
 }

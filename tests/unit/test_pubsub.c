@@ -59,7 +59,7 @@ static void expect_peer(struct peer *p, const char *want, size_t wantlen)
 #define SUB(c, kind, lit) pubsub_subscribe(c, kind, lit, sizeof(lit) - 1)
 #define UNSUB(c, kind, lit) pubsub_unsubscribe(c, kind, lit, sizeof(lit) - 1)
 #define PUB(kind, ch, payload)                                                                     \
-    pubsub_publish(kind, ch, sizeof(ch) - 1, payload, sizeof(payload) - 1)
+    pubsub_publish(kind, ch, sizeof(ch) - 1, payload, sizeof(payload) - 1, NULL)
 
 START_TEST(subscribe_counts_new_then_existing)
 {
@@ -148,13 +148,13 @@ START_TEST(busy_subscriber_output_waits_for_the_batch_window)
     /* A large message is never held: it amortizes its write by itself. */
     static char mid[9000];
     server_update_time();
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "b", 1, mid, sizeof(mid)), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "b", 1, mid, sizeof(mid), NULL), 1);
     peer_read(&a, &got);
     ck_assert_uint_gt(got.len, sizeof(mid));
     got.len = 0;
     /* 64 KiB queued is written at once, window or not. */
     server_update_time();
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "b", 1, big, sizeof(big)), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "b", 1, big, sizeof(big), NULL), 1);
     for (int i = 0; i < 10 && got.len < sizeof(big); i++)
         peer_read(&a, &got);
     ck_assert_uint_gt(got.len, sizeof(big));
@@ -328,8 +328,8 @@ START_TEST(client_names_and_channel_listing)
     ck_assert_int_eq(n, 0);
 
     /* Binary channel names with NUL bytes deliver under their exact name. */
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin\0ary", 7, "v", 1), 1);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin", 3, "v", 1), 0);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin\0ary", 7, "v", 1, NULL), 1);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "bin", 3, "v", 1, NULL), 0);
     EXPECT_PEER(&a, "*3\r\n$7\r\nmessage\r\n$7\r\nbin\0ary\r\n$1\r\nv\r\n");
     inproc_down();
 }
@@ -560,7 +560,7 @@ START_TEST(churn_with_many_channels_per_client)
     for (int ch = 0; ch < 300; ch++) {
         int n = snprintf(name, sizeof(name), "c%d", ch);
         long long want = (long long)pubsub_numsub(PUBSUB_CHANNEL, name, (size_t)n);
-        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, name, (size_t)n, "", 0), want);
+        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, name, (size_t)n, "", 0, NULL), want);
     }
     inproc_down();
 }
@@ -582,7 +582,7 @@ START_TEST(resp3_frames_differ_from_resp2_only_in_first_byte)
     SUB(a2.c, PUBSUB_SHARD, "ch");
     SUB(a3.c, PUBSUB_SHARD, "ch");
     ck_assert_int_eq(PUB(PUBSUB_CHANNEL, "ch", "small"), 4);
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, big, sizeof(big)), 4);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, big, sizeof(big), NULL), 4);
     ck_assert_int_eq(PUB(PUBSUB_SHARD, "ch", "s"), 2);
     peer_read(&a2, &g2);
     peer_read(&a3, &g3);
@@ -626,7 +626,7 @@ START_TEST(large_frames_are_released_once_every_subscriber_wrote_them)
         memset(&got[i], 0, sizeof(got[i]));
         SUB(p[i].c, PUBSUB_CHANNEL, "big");
     }
-    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "big", 3, big, sizeof(big)), 5);
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "big", 3, big, sizeof(big), NULL), 5);
     /* Queued but not yet written: the one shared frame is alive. */
     ck_assert_uint_eq(msg_live_count(), base + 1);
     for (int i = 0; i < 5; i++) {
@@ -655,7 +655,7 @@ START_TEST(output_hard_limit_closes_only_the_slow_subscriber)
         struct msg *m = msg_new("message", NULL, 0, "ch", 2, payload, (size_t)n);
         bytes_add(&want, m->data, m->len);
         msg_unref(m);
-        long long r = pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, (size_t)n);
+        long long r = pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, (size_t)n, NULL);
         ck_assert(r == 1 || r == 2);
         if (i % 10 == 9) {
             peer_read(&fast, &fast_got); /* the fast one reads every batch */
