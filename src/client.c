@@ -737,7 +737,9 @@ struct resp_block *client_arg_block(const struct client *c, int i)
 {
     if (c != client_running || client_running_parser == NULL || i >= c->argc)
         return NULL;
-    return resp_parser_arg_block(client_running_parser, i);
+    struct resp_block *b = resp_parser_arg_block(client_running_parser, i);
+    /* Only if argv[i] still is that argument (nothing rewrote argv on the way). */
+    return b != NULL && c->argv[i] == b->data + RESP_ARG_HEADROOM ? b : NULL;
 }
 
 /* The socket has bytes (or EOF). */

@@ -616,7 +616,8 @@ enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limit
 
 struct resp_block *resp_parser_arg_block(const struct resp_parser *p, int i)
 {
-    EVB_ASSERT(p->state == ST_COMMAND && i >= 0 && i < p->argc);
+    if (p->state != ST_COMMAND || i < 0 || i >= p->argc)
+        return NULL;
     return p->blocks[i];
 }
 

@@ -89,7 +89,7 @@ enum resp_status resp_parser_feed(struct resp_parser *p, const struct resp_limit
 void resp_parser_move(struct resp_parser *dst, struct resp_parser *src);
 
 /* The block holding argument i of the command just returned, or NULL when the argument is in
- * the arena (shorter than RESP_BIG_ARG). */
+ * the arena (shorter than RESP_BIG_ARG) or there is no such argument. */
 struct resp_block *resp_parser_arg_block(const struct resp_parser *p, int i);
 
 /* Releases the arguments of the command just returned (small buffers are kept for reuse). */
