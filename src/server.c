@@ -39,6 +39,10 @@ struct server server;
 #define SERVER_DRAIN_MS 2000
 /* The adaptive batch window moves between output_batch_us and this fraction of it. */
 #define SERVER_BATCH_RANGE 8
+/* Fewer holds than this in a cron interval say nothing about whether holding pays. */
+#define SERVER_BATCH_MIN_HOLDS 100
+/* After holding did not pay, batching stays off this long before it is tried again. */
+#define SERVER_BATCH_RETRY_MS 5000
 
 void server_update_time(void)
 {
@@ -76,6 +80,7 @@ void server_batch_client(struct client *c)
 
     c->flags |= CLIENT_F_BATCHING;
     TAILQ_INSERT_TAIL(&server.batching, c, batching_link);
+    server.batch_holds++;
     if (server.batch_armed)
         return;
     server.batch_armed = 1;
@@ -393,17 +398,27 @@ void server_adapt_batching(int load_pct)
 {
     int mark = server.cfg.output_batch_load, max = server.cfg.output_batch_us;
     int min = max / SERVER_BATCH_RANGE > 0 ? max / SERVER_BATCH_RANGE : max;
+    long long holds = server.batch_holds, joins = server.batch_joins;
 
+    server.batch_holds = server.batch_joins = 0;
     server.load_pct = load_pct;
     if (max == 0) {
         server.batch_engaged = 0;
     } else if (mark == 0) {
         server.batch_engaged = 1;
         server.batch_window_us = max;
+    } else if (server.batch_engaged && holds >= SERVER_BATCH_MIN_HOLDS &&
+               joins * max < holds * (long long)server.batch_window_us) {
+        /* Messages join a held subscriber in proportion to the window: scaled to the longest
+         * one, fewer than one per hold means most held writes would still carry one message. */
+        server.batch_engaged = 0;
+        server.batch_retry_ms = server.now_ms + SERVER_BATCH_RETRY_MS;
     } else if (load_pct >= mark) {
-        server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;
-        server.batch_engaged = 1;
-        server.load_low_since_ms = 0;
+        if (server.batch_engaged || server.now_ms >= server.batch_retry_ms) {
+            server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;
+            server.batch_engaged = 1;
+            server.load_low_since_ms = 0;
+        }
     } else if (server.batch_engaged) {
         server.batch_window_us /= 2;
         if (load_pct >= mark / 2)

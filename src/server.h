@@ -61,6 +61,9 @@ struct server {
     long long load_busy_ns;      /* its running + runnable time at the last sample */
     long long load_sample_us;    /* when that sample was taken */
     long long load_low_since_ms; /* load below half the engage mark since; 0 when not */
+    long long batch_holds;       /* subscribers held since the last cron interval */
+    long long batch_joins;       /* messages that joined a held subscriber's output since */
+    long long batch_retry_ms;    /* holding did not pay: do not engage before this time */
     struct event *resume_ev;     /* re-enables accept after descriptor exhaustion */
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];
@@ -101,7 +104,10 @@ void server_batch_client(struct client *c);
  * was busy. Batching engages at [server] output_batch_load percent; while engaged the window
  * doubles each interval the loop stays that busy (up to output_batch_us) and halves each one it
  * is not (down to an eighth of it), settling on the shortest window that keeps up with the
- * load; it lets go after a second below half the mark. */
+ * load; it lets go after a second below half the mark. It also lets go, for five seconds, when
+ * holding does not pay: when the interval's held subscribers would have got fewer than two
+ * messages each in a full window (batch_holds and batch_joins), as with many channels that
+ * each get a message now and then; holding them only added latency. */
 void server_adapt_batching(int load_pct);
 
 /* Refreshes server.now_ms. */

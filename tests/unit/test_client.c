@@ -265,6 +265,33 @@ START_TEST(a_deep_pipeline_gets_its_first_replies_early)
 }
 END_TEST
 
+/* While batching is engaged, a subscriber that had a message within the window is held, and
+ * the messages that reach it while held are counted as joins: the controller weighs the two to
+ * judge whether holding pays (test_server). */
+START_TEST(held_subscribers_and_their_joins_are_counted)
+{
+    struct peer p = up_with_subscriber(1 << 20);
+    server.batch_engaged = 1;
+    server.batch_window_us = 2000;
+    ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "a", 1, NULL), 1);
+    usleep(3000); /* held or not (a new client), it is out once the window is over */
+    expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\na\r\n");
+    server.batch_holds = server.batch_joins = 0;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, "b", 1, NULL), 1);
+    ck_assert_uint_ne(p.c->flags & CLIENT_F_BATCHING, 0);
+    ck_assert_int_eq(server.batch_holds, 1);
+    ck_assert_int_eq(server.batch_joins, 2);
+    /* The window ends and the three leave together. */
+    usleep(3000);
+    expect_reply(&p, "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n"
+                     "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n"
+                     "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n");
+    ck_assert_int_eq(server.batch_holds, 1);
+    inproc_down();
+}
+END_TEST
+
 START_TEST(a_stalled_subscriber_releases_the_log_at_cron)
 {
     static char filler[1000];
@@ -404,6 +431,7 @@ static Suite *client_suite(void)
     tcase_add_test(idle, write_event_is_made_when_the_socket_fills_and_freed_once_idle);
     tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
     tcase_add_test(idle, a_deep_pipeline_gets_its_first_replies_early);
+    tcase_add_test(idle, held_subscribers_and_their_joins_are_counted);
     tcase_add_test(idle, a_stalled_subscriber_releases_the_log_at_cron);
     tcase_add_test(idle, the_soft_output_limit_drops_only_after_its_window);
     suite_add_tcase(s, idle);

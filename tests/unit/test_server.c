@@ -1,5 +1,5 @@
 /* Unit tests for the server's adaptive batching controller: when it engages, how the window
- * follows the load, and when it lets go. */
+ * follows the load, and when it lets go (load gone, or holding not paying). */
 #include <string.h>
 
 #include "config.h"
@@ -102,6 +102,57 @@ START_TEST(zero_window_disables_and_zero_mark_always_batches)
 }
 END_TEST
 
+/* One cron interval at load_pct in which n subscribers were held and j messages joined them. */
+static void interval(int load_pct, long long n, long long j)
+{
+    server.batch_holds = n;
+    server.batch_joins = j;
+    server.now_ms += 100;
+    server_adapt_batching(load_pct);
+    ck_assert_int_eq(server.batch_holds, 0);
+    ck_assert_int_eq(server.batch_joins, 0);
+}
+
+START_TEST(holding_that_pays_keeps_batching)
+{
+    controller_up(2000, 70);
+    interval(95, 0, 0);
+    ck_assert_int_eq(server.batch_window_us, 250);
+    /* 1,000 holds with 200 joins at a 250 µs window: 1.6 joins per hold at 2 ms. */
+    interval(95, 1000, 200);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    ck_assert_int_eq(server.batch_window_us, 500);
+    interval(95, 1000, 100000); /* one channel, many subscribers: dozens per hold */
+    ck_assert_int_eq(server.batch_engaged, 1);
+    /* Too few holds to judge by. */
+    interval(95, 99, 0);
+    ck_assert_int_eq(server.batch_engaged, 1);
+}
+END_TEST
+
+START_TEST(holding_that_does_not_pay_lets_go_for_five_seconds)
+{
+    controller_up(2000, 70);
+    interval(95, 0, 0);
+    /* 1,000 holds with 100 joins at 250 µs: 0.8 per hold at 2 ms, so most writes still carry
+     * one message each. */
+    interval(95, 1000, 100);
+    ck_assert_int_eq(server.batch_engaged, 0);
+    for (int i = 0; i < 49; i++) {
+        interval(100, 0, 0);
+        ck_assert_int_eq(server.batch_engaged, 0);
+    }
+    interval(100, 0, 0); /* five seconds later: tried again from the shortest window */
+    ck_assert_int_eq(server.batch_engaged, 1);
+    ck_assert_int_eq(server.batch_window_us, 250);
+    /* A forced window (mark 0) is never second-guessed. */
+    controller_down();
+    controller_up(2000, 0);
+    interval(100, 1000, 0);
+    ck_assert_int_eq(server.batch_engaged, 1);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -112,6 +163,8 @@ static Suite *server_suite(void)
     tcase_add_test(tc, lighter_load_shrinks_the_window_and_a_quiet_second_lets_go);
     tcase_add_test(tc, a_busy_interval_between_quiet_ones_restarts_the_quiet_second);
     tcase_add_test(tc, zero_window_disables_and_zero_mark_always_batches);
+    tcase_add_test(tc, holding_that_pays_keeps_batching);
+    tcase_add_test(tc, holding_that_does_not_pay_lets_go_for_five_seconds);
     suite_add_tcase(s, tc);
     return s;
 }
