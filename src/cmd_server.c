@@ -271,11 +271,12 @@ static void info_pubsub(struct evbuffer *b)
                         "pubsub_deliveries:%lld\r\npubsub_frames_alive:%zu\r\n"
                         "pubsub_log_segments:%zu\r\n"
                         "output_writes:%lld\r\nevent_loop_busy_pct:%d\r\n"
-                        "output_batching:%d\r\noutput_batch_window_us:%d\r\n",
+                        "output_batching:%d\r\noutput_batch_window_us:%d\r\n"
+                        "output_batch_declined:%lld\r\n",
                         pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN),
                         pubsub_count(PUBSUB_SHARD), s->publishes, s->deliveries, msg_live_count(),
                         msg_log_segments(), s->output_writes, server.load_pct, server.batch_engaged,
-                        server.batch_engaged ? server.batch_window_us : 0);
+                        server.batch_engaged ? server.batch_window_us : 0, s->batch_declines);
 }
 
 static const struct {

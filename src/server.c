@@ -413,6 +413,7 @@ void server_adapt_batching(int load_pct)
          * one, fewer than one per hold means most held writes would still carry one message. */
         server.batch_engaged = 0;
         server.batch_retry_ms = server.now_ms + SERVER_BATCH_RETRY_MS;
+        server.stats.batch_declines++;
     } else if (load_pct >= mark) {
         if (server.batch_engaged || server.now_ms >= server.batch_retry_ms) {
             server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;

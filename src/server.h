@@ -18,9 +18,10 @@ struct stats {
     long long commands_processed;
     long long net_input_bytes;
     long long net_output_bytes;
-    long long publishes;     /* PUBLISH and SPUBLISH commands */
-    long long deliveries;    /* frames queued to subscribers */
-    long long output_writes; /* write system calls that sent output (plain sockets) */
+    long long publishes;      /* PUBLISH and SPUBLISH commands */
+    long long deliveries;     /* frames queued to subscribers */
+    long long output_writes;  /* write system calls that sent output (plain sockets) */
+    long long batch_declines; /* times batching let go because holding did not pay */
     long long output_limit_disconnections;
     long long query_limit_disconnections;
     long long protocol_errors;

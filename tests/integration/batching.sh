@@ -125,6 +125,8 @@ start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 sleep 0.3 # a few cron samples of an idle loop
 check idle_does_not_batch "output_batching=$(info output_batching) busy=$(info event_loop_busy_pct)" \
     test "$(info output_batching)" = 0 -a "$(info event_loop_busy_pct)" -lt 90
+check idle_declines_nothing "output_batch_declined=$(info output_batch_declined)" \
+    test "$(info output_batch_declined)" = 0
 
 # Forced on with a 100 ms window: 200 publishes, each waiting for its reply, reach a raw
 # subscriber in order, in far fewer writes than messages, none held much past the window

@@ -138,6 +138,7 @@ START_TEST(holding_that_does_not_pay_lets_go_for_five_seconds)
      * one message each. */
     interval(95, 1000, 100);
     ck_assert_int_eq(server.batch_engaged, 0);
+    ck_assert_int_eq(server.stats.batch_declines, 1);
     for (int i = 0; i < 49; i++) {
         interval(100, 0, 0);
         ck_assert_int_eq(server.batch_engaged, 0);
