@@ -100,7 +100,7 @@ static size_t bulk_size(size_t n)
 }
 
 /* Bytes of a frame's header: everything before the payload's bytes. */
-static size_t header_size(const char *kind, size_t patlen, const char *pat, size_t chlen,
+static size_t header_size(const char *kind, const char *pat, size_t patlen, size_t chlen,
                           size_t plen)
 {
     return 4 + bulk_size(strlen(kind)) + (pat ? bulk_size(patlen) : 0) + bulk_size(chlen) +
@@ -142,7 +142,7 @@ static struct msg *msg_init(struct msg *m, char *data, size_t len)
 struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char *ch, size_t chlen,
                     const void *payload, size_t plen)
 {
-    size_t size = header_size(kind, patlen, pat, chlen, plen) + plen + 2;
+    size_t size = header_size(kind, pat, patlen, chlen, plen) + plen + 2;
     struct msg *m;
 
     if (size <= MSG_COPY_MAX) {
@@ -163,7 +163,7 @@ struct msg *msg_new(const char *kind, const char *pat, size_t patlen, const char
 struct msg *msg_new_in_place(const char *kind, const char *pat, size_t patlen, const char *ch,
                              size_t chlen, struct resp_block *b, size_t plen)
 {
-    size_t head = header_size(kind, patlen, pat, chlen, plen);
+    size_t head = header_size(kind, pat, patlen, chlen, plen);
     char *payload = b->data + RESP_ARG_HEADROOM;
 
     if (b->adopted || head > RESP_ARG_HEADROOM || head + plen + 2 <= MSG_COPY_MAX)
