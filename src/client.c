@@ -491,15 +491,20 @@ static ssize_t client_send(struct client *c, size_t max)
     struct evbuffer_iovec v[CLIENT_SEND_IOV];
     int n = evbuffer_peek(c->out, (ev_ssize_t)max, NULL, v, CLIENT_SEND_IOV);
 
+    /* The last extent evbuffer_peek gives is a whole chain, which may run past max. */
     if (n <= 1)
-        return send(c->fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+        return send(c->fd, v[0].iov_base, v[0].iov_len < max ? v[0].iov_len : max, MSG_NOSIGNAL);
     if (n > CLIENT_SEND_IOV)
         n = CLIENT_SEND_IOV;
     struct iovec iov[CLIENT_SEND_IOV];
+    size_t total = 0;
     for (int i = 0; i < n; i++) {
         iov[i].iov_base = v[i].iov_base;
         iov[i].iov_len = v[i].iov_len;
+        total += v[i].iov_len;
     }
+    if (total > max)
+        iov[n - 1].iov_len -= total - max;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
     return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 }

@@ -141,6 +141,38 @@ START_TEST(write_event_is_made_when_the_socket_fills_and_freed_once_idle)
 }
 END_TEST
 
+/* A fast reader of a big backlog gets at most 1 MiB (CLIENT_MAX_WRITE_PER_PASS) per loop pass,
+ * so other clients get their turn. It needs a socket that takes more than that at once, which
+ * only SO_SNDBUFFORCE (CAP_NET_ADMIN) allows; without it the test says so and checks nothing. */
+START_TEST(one_pass_writes_at_most_one_mib_to_a_client)
+{
+    static char payload[16384];
+    struct bytes b = {0};
+    struct peer p = up_with_subscriber(0);
+    int big = 8 << 20;
+
+    if (setsockopt(p.c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) != 0) {
+        fprintf(stderr, "one_pass_writes_at_most_one_mib_to_a_client: skipped (no "
+                        "CAP_NET_ADMIN for SO_SNDBUFFORCE)\n");
+        inproc_down();
+        return;
+    }
+    memset(payload, 'y', sizeof(payload));
+    for (int i = 0; i < 192; i++) /* 3 MiB and a little more, all taken by the socket at once */
+        ck_assert_int_eq(pubsub_publish(PUBSUB_CHANNEL, "ch", 2, payload, sizeof(payload), NULL),
+                         1);
+    long long before = server.stats.net_output_bytes;
+    event_base_loop(server.base, EVLOOP_ONCE | EVLOOP_NONBLOCK); /* one flush pass */
+    ck_assert_int_eq(server.stats.net_output_bytes - before, 1 << 20);
+    ck_assert_uint_ne(p.c->flags & CLIENT_F_WRITE_WAIT, 0);
+    peer_read(&p, &b);
+    ck_assert_uint_eq(b.len, 192 * (sizeof("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$16384\r\n\r\n") -
+                                    1 + sizeof(payload)));
+    free(b.p);
+    inproc_down();
+}
+END_TEST
+
 /* One run of 500 small messages (about 21 KiB) in a fresh log segment: more than a 4 KiB
  * socket takes at once. */
 static void publish_small_run(void)
@@ -432,6 +464,7 @@ static Suite *client_suite(void)
     tcase_add_test(idle, runs_keep_order_with_replies_and_survive_a_full_socket);
     tcase_add_test(idle, a_deep_pipeline_gets_its_first_replies_early);
     tcase_add_test(idle, held_subscribers_and_their_joins_are_counted);
+    tcase_add_test(idle, one_pass_writes_at_most_one_mib_to_a_client);
     tcase_add_test(idle, a_stalled_subscriber_releases_the_log_at_cron);
     tcase_add_test(idle, the_soft_output_limit_drops_only_after_its_window);
     suite_add_tcase(s, idle);
