@@ -43,7 +43,7 @@ static int client_shared_busy;
 
 /* A connection is not written more than this per pass, so one fast reader of a big
  * backlog cannot starve the others. */
-#define CLIENT_MAX_WRITE_PER_PASS (1024 * 1024)
+size_t client_write_per_pass = 1024 * 1024;
 /* Replies queued past this pause reading from the client until they drain below the
  * resume mark: a client that pipelines without reading cannot grow memory without bound. */
 #define CLIENT_PAUSE_OUTPUT (1024 * 1024)
@@ -238,7 +238,7 @@ struct client *client_create_tls(int fd, const struct sockaddr *peer)
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     /* libevent's default of 16 KiB per event would cut a large frame into many loop passes. */
     bufferevent_set_max_single_read(bev, sizeof(client_readbuf));
-    bufferevent_set_max_single_write(bev, CLIENT_MAX_WRITE_PER_PASS);
+    bufferevent_set_max_single_write(bev, (ev_ssize_t)client_write_per_pass);
     bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_TLS_INPUT_HIGH);
     bufferevent_setcb(bev, client_tls_read_cb, client_tls_write_cb, client_tls_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -452,11 +452,10 @@ void client_deliver(struct client *c, struct msg *m)
     unsigned last_pass = c->last_deliver_pass, pass = server.passes;
     c->last_deliver_us = (uint32_t)server.now_us;
     c->last_deliver_pass = pass;
+    server.batch_joins += (c->flags & CLIENT_F_BATCHING) != 0; /* did holding pay? */
     if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING) &&
-        !((c->flags & CLIENT_F_BATCHING) && len >= CLIENT_BATCH_MAX_BYTES)) {
-        server.batch_joins += (c->flags & CLIENT_F_BATCHING) != 0; /* did holding pay? */
+        !((c->flags & CLIENT_F_BATCHING) && len >= CLIENT_BATCH_MAX_BYTES))
         return;
-    }
     /* While the loop is saturated, a busy subscriber (another message within the window, or
      * in the previous loop pass when passes are long) waits for the window to end or 64 KiB,
      * so its messages leave in one write and the saved syscalls go to fan-out. One that gets
@@ -557,8 +556,8 @@ void client_write(struct client *c)
                 return;
         }
         while (!full && c->out && evbuffer_get_length(c->out) > 0 &&
-               written < CLIENT_MAX_WRITE_PER_PASS) {
-            ssize_t n = client_send(c, CLIENT_MAX_WRITE_PER_PASS - written);
+               written < client_write_per_pass) {
+            ssize_t n = client_send(c, client_write_per_pass - written);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                     break;

@@ -180,10 +180,14 @@ void client_describe(const struct client *c, struct evbuffer *out);
  * write event. Run by cron. Returns about how many bytes were freed. */
 size_t client_cron(struct client *c);
 
+/* Most bytes one client is sent per loop pass, so one fast reader of a big backlog does not
+ * hold up the others: 1 MiB (tests lower it). */
+extern size_t client_write_per_pass;
+
 /* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
 size_t client_input_pending(const struct client *c);
 /* While c's command runs: the block argument i lies in when it is a big argument (resp.h),
- * else NULL. */
+ * else NULL. A frame built around it ends the NUL after argv[i]. */
 struct resp_block *client_arg_block(const struct client *c, int i);
 
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */

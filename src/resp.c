@@ -500,7 +500,7 @@ static void bulk_data(struct resp_parser *p, const char *buf, size_t len, size_t
 }
 
 /* Copies payload bytes of a big argument into its block, which grows geometrically with them
- * (from RESP_BIG_ARG bytes) up to the announced length. */
+ * up to the announced length (it starts at the bytes of the first piece). */
 static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t *pos)
 {
     size_t avail = len - *pos;
@@ -510,7 +510,7 @@ static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t 
 
     if (p->big_len + n > cap) {
         size_t total = p->big_len + (size_t)p->bulk_left;
-        size_t want = cap * 2 > RESP_BIG_ARG ? cap * 2 : RESP_BIG_ARG;
+        size_t want = cap * 2;
 
         if (want < p->big_len + n)
             want = p->big_len + n;

@@ -45,7 +45,9 @@ enum resp_status {
 
 struct resp_parser {
     /* Valid after RESP_COMMAND until resp_parser_next(). Each argv[i] is followed by a NUL
-     * (not counted in argvlen[i]) so handlers may use it as a C string when they must. */
+     * (not counted in argvlen[i]) so handlers may use it as a C string when they must; except
+     * a big argument once a frame was built around it (msg_new_in_place), whose NUL became
+     * the frame's CR: after PUBLISH's fan-out, its payload goes by length only. */
     int argc;
     char **argv;
     size_t *argvlen;
