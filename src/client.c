@@ -698,7 +698,6 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             c->argc = p->argc;
             c->argv = p->argv;
             c->argvlen = p->argvlen;
-            client_out(c); /* handlers reply into c->out, after c's queued frames */
             struct client *outer = client_running;
             struct resp_parser *outer_parser = client_running_parser;
             client_running = c;
@@ -737,6 +736,11 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         client_read_disable(c);
     client_schedule_reply(c);
+}
+
+struct evbuffer *client_output(struct client *c)
+{
+    return client_out(c);
 }
 
 struct resp_block *client_arg_block(const struct client *c, int i)

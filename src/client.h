@@ -190,6 +190,10 @@ size_t client_input_pending(const struct client *c);
  * else NULL. A frame built around it ends the NUL after argv[i]. */
 struct resp_block *client_arg_block(const struct client *c, int i);
 
+/* The buffer a command's replies go to, made if needed. Frames queued to c before (its run)
+ * move in first, so replies follow them. */
+struct evbuffer *client_output(struct client *c);
+
 /* Output bytes queued for the client (for TLS clients, also those in the bufferevent). */
 size_t client_output_len(const struct client *c);
 

@@ -60,7 +60,7 @@ void cmd_reset(struct client *c)
         free(c->ext->name);
         c->ext->name = NULL;
     }
-    c->reply = c->out;
+    c->reply = client_output(c);
     reply_simple(c->reply, "RESET");
 }
 
@@ -421,7 +421,7 @@ void cmd_client_reply(struct client *c)
     const char *mode = c->argv[2];
     if (strcasecmp(mode, "on") == 0) {
         c->flags &= ~(CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_REPLY_SKIP_NEXT);
-        c->reply = c->out;
+        c->reply = client_output(c);
         reply_simple(c->reply, "OK");
     } else if (strcasecmp(mode, "off") == 0) {
         c->flags |= CLIENT_F_REPLY_OFF;

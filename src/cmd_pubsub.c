@@ -26,13 +26,15 @@ static long long subscription_count(const struct client *c, enum pubsub_kind kin
 static void reply_confirm(struct client *c, const char *verb, enum pubsub_kind kind,
                           const char *name, size_t len)
 {
-    reply_push(c->out, c->resp, 3);
-    reply_bulk_cstr(c->out, verb);
+    struct evbuffer *out = client_output(c);
+
+    reply_push(out, c->resp, 3);
+    reply_bulk_cstr(out, verb);
     if (name)
-        reply_bulk(c->out, name, len);
+        reply_bulk(out, name, len);
     else
-        reply_null(c->out, c->resp);
-    reply_integer(c->out, subscription_count(c, kind));
+        reply_null(out, c->resp);
+    reply_integer(out, subscription_count(c, kind));
 }
 
 /* SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE name [name ...] */

@@ -337,7 +337,7 @@ void command_dispatch(struct client *c)
             discard_buf = evbuffer_new();
         c->reply = discard_buf;
     } else {
-        c->reply = c->out;
+        c->reply = client_output(c);
     }
 
     cmd = dispatch_lookup(c);
@@ -363,7 +363,7 @@ void command_dispatch(struct client *c)
 
     if (discard_buf)
         evbuffer_drain(discard_buf, evbuffer_get_length(discard_buf));
-    c->reply = c->out;
+    c->reply = client_output(c);
     c->flags &= ~CLIENT_F_REPLY_SKIP;
     if (c->flags & CLIENT_F_REPLY_SKIP_NEXT)
         c->flags = (c->flags & ~CLIENT_F_REPLY_SKIP_NEXT) | CLIENT_F_REPLY_SKIP;
