@@ -452,10 +452,13 @@ void client_deliver(struct client *c, struct msg *m)
     unsigned last_pass = c->last_deliver_pass, pass = server.passes;
     c->last_deliver_us = (uint32_t)server.now_us;
     c->last_deliver_pass = pass;
-    server.batch_joins += (c->flags & CLIENT_F_BATCHING) != 0; /* did holding pay? */
-    if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT | CLIENT_F_BATCHING) &&
-        !((c->flags & CLIENT_F_BATCHING) && len >= CLIENT_BATCH_MAX_BYTES))
+    if (c->flags & CLIENT_F_BATCHING) {
+        server.batch_joins++; /* joins are what make holding pay (server_adapt_batching) */
+        if (len < CLIENT_BATCH_MAX_BYTES)
+            return; /* else written now, with what it holds */
+    } else if (c->flags & (CLIENT_F_PENDING_WRITE | CLIENT_F_WRITE_WAIT)) {
         return;
+    }
     /* While the loop is saturated, a busy subscriber (another message within the window, or
      * in the previous loop pass when passes are long) waits for the window to end or 64 KiB,
      * so its messages leave in one write and the saved syscalls go to fan-out. One that gets

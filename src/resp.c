@@ -65,7 +65,6 @@ static void release_blocks(struct resp_parser *p)
         }
     }
     p->block_bytes = 0;
-    p->big_len = 0;
 }
 
 /* Frees every buffer, including a request in progress, and leaves the parser reusable. */
@@ -469,8 +468,9 @@ static enum resp_status bulk_count_done(struct resp_parser *p, const struct resp
         return fail(p, "Protocol error: unauthenticated bulk length");
     argv_push(p, p->arena_len);
     if (n >= RESP_BIG_ARG) {
-        /* Allocated with the first bytes, so an announced length alone costs nothing. */
-        p->big_len = 0;
+        /* Allocated with the first bytes, so an announced length alone costs nothing. Its
+         * argvlen is its length (bytes received so far), not an arena offset. */
+        p->argvlen[p->argc - 1] = 0;
         p->state = ST_BIG_DATA;
     } else {
         p->state = ST_BULK_DATA;
@@ -506,14 +506,15 @@ static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t 
     size_t avail = len - *pos;
     size_t n = (unsigned long long)p->bulk_left < avail ? (size_t)p->bulk_left : avail;
     struct resp_block **slot = &p->blocks[p->argc - 1];
+    size_t *got = &p->argvlen[p->argc - 1];
     size_t cap = *slot ? (*slot)->cap - RESP_ARG_HEADROOM - 2 : 0;
 
-    if (p->big_len + n > cap) {
-        size_t total = p->big_len + (size_t)p->bulk_left;
+    if (*got + n > cap) {
+        size_t total = *got + (size_t)p->bulk_left;
         size_t want = cap * 2;
 
-        if (want < p->big_len + n)
-            want = p->big_len + n;
+        if (want < *got + n)
+            want = *got + n;
         if (want > total)
             want = total;
         size_t bytes = sizeof(struct resp_block) + RESP_ARG_HEADROOM + want + 2;
@@ -529,13 +530,12 @@ static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t 
         *slot = b;
     }
     char *arg = (*slot)->data + RESP_ARG_HEADROOM;
-    memcpy(arg + p->big_len, buf + *pos, n);
-    p->big_len += n;
+    memcpy(arg + *got, buf + *pos, n);
+    *got += n;
     p->bulk_left -= (long long)n;
     take(p, pos, n);
     if (p->bulk_left == 0) {
-        arg[p->big_len] = '\0';
-        p->argvlen[p->argc - 1] = p->big_len;
+        arg[*got] = '\0';
         p->bulk_left = 2;
         p->state = ST_BULK_END;
     }

@@ -64,7 +64,6 @@ struct resp_parser {
     size_t line_cap;
     char *arena;                /* the arguments of the request in progress, each NUL-terminated */
     struct resp_block **blocks; /* per argument: its block when big, else NULL (argv_cap) */
-    size_t big_len;             /* bytes of the big argument being received so far */
     size_t block_bytes;         /* heap bytes of the blocks held */
     size_t arena_len, arena_cap;
     size_t pending; /* bytes received for the request in progress */
