@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct opts {
     long long messages; /* total publishes; 0 means run for duration */
     double duration;
     double rate; /* total publishes/s; 0 means as fast as the pipeline allows */
+    int tick_us; /* control period; in fixed-rate mode, the spacing of publish bursts */
     int idle;
     double hold;
     int resp3;
@@ -111,6 +113,7 @@ static struct opts o = {
     .channels = 1,
     .size = 64,
     .pipeline = 16,
+    .tick_us = 1000,
     .hold = 3,
     .drain_timeout = 10,
     .setup_timeout = 120,
@@ -834,6 +837,9 @@ static void phase_set(enum phase p)
 /* Periodic control: phase changes, deadlines, fixed-rate sending, drain detection. */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+    uint64_t expirations;
+    if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
+        return;
     uint64_t now = now_ns();
     double since_progress = (double)(now - t_last_progress) / 1e9;
 
@@ -1006,6 +1012,7 @@ static void usage(FILE *f)
             "  -n, --messages N         total publishes (default: run for --duration)\n"
             "  -t, --duration SEC       publishing time when -n is not given (5)\n"
             "  -r, --rate R             fixed total publishes/s across publishers\n"
+            "  --tick-us US             control tick; fixed-rate bursts are rate*US/1e6 (1000)\n"
             "  --idle-subscribers K     connect K idle subscribers, measure RSS, hold\n"
             "  --hold SEC               how long idle subscribers are held (3)\n"
             "  --resp3                  HELLO 3 on every connection\n"
@@ -1032,6 +1039,7 @@ static void parse_args(int argc, char **argv)
         {"messages", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 't'},
         {"rate", required_argument, NULL, 'r'},
+        {"tick-us", required_argument, NULL, 'k'},
         {"idle-subscribers", required_argument, NULL, 'I'},
         {"hold", required_argument, NULL, 'o'},
         {"resp3", no_argument, NULL, '3'},
@@ -1082,6 +1090,9 @@ static void parse_args(int argc, char **argv)
         case 'r':
             o.rate = atof(optarg);
             break;
+        case 'k':
+            o.tick_us = atoi(optarg);
+            break;
         case 'I':
             o.idle = atoi(optarg);
             break;
@@ -1114,7 +1125,8 @@ static void parse_args(int argc, char **argv)
     if (o.messages == 0 && o.duration <= 0)
         o.duration = 5;
     if (o.pubs < 1 || o.subs < 0 || o.channels < 1 || o.pipeline < 1 || o.pattern_count < 0 ||
-        o.size < HDR_LEN || o.size > (int)MAX_PAYLOAD || o.idle < 0 || o.pubs > 0xffff)
+        o.size < HDR_LEN || o.size > (int)MAX_PAYLOAD || o.idle < 0 || o.pubs > 0xffff ||
+        o.tick_us < 10 || o.tick_us > 1000000)
         die("%s", "bad option value (see --help)");
 }
 
@@ -1166,9 +1178,23 @@ static void prepare(void)
     scratch = xcalloc(1, SCRATCH_SIZE);
 }
 
+/* Starts the control tick on a periodic timerfd: libevent's own timers follow a coarse clock
+ * that advances once per kernel tick (4 ms at HZ=250), which would make fixed-rate bursts four
+ * times larger on such hosts than on others. */
+static void tick_start(void)
+{
+    struct timespec period = {o.tick_us / 1000000, o.tick_us % 1000000 * 1000L};
+    struct itimerspec its = {period, period};
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0)
+        die("timerfd: %s", strerror(errno));
+    struct event *tick = event_new(base, fd, EV_READ | EV_PERSIST, tick_cb, NULL);
+    if (tick == NULL || event_add(tick, NULL) < 0)
+        die("%s", "tick event failed");
+}
+
 int main(int argc, char **argv)
 {
-    struct timeval tv = {0, 1000};
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
@@ -1188,8 +1214,7 @@ int main(int argc, char **argv)
     pubs = xcalloc((size_t)o.pubs, sizeof(*pubs));
     if ((base = event_base_new()) == NULL)
         die("%s", "event_base_new failed");
-    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-    event_add(tick, &tv);
+    tick_start();
     phase_set(PH_SUBS);
     snap_take(&s0);
     connect_pump();
