@@ -50,6 +50,7 @@ struct opts {
     double duration;
     double rate; /* total publishes/s; 0 means as fast as the pipeline allows */
     int tick_us; /* control period; in fixed-rate mode, the spacing of publish bursts */
+    int arrival; /* also measure latency to the kernel's receive time of each read */
     int idle;
     double hold;
     int resp3;
@@ -136,7 +137,17 @@ static enum phase phase;
 static uint64_t t_phase, t_last_progress, t_last_ack, t_last_delivery, deadline_ns;
 static uint64_t total_received, total_dups_seen, last_received_mark;
 static uint64_t misrouted, bad_payload, reply_mismatch, server_errors, lost_conns;
-static uint64_t hist[HIST_BUCKETS], hist_count, hist_max;
+/* A log-linear histogram of latencies in nanoseconds. */
+struct hist {
+    uint64_t bucket[HIST_BUCKETS], count, max;
+};
+/* Publish to the client reading the message, and (with --arrival) publish to its arrival in
+ * the subscriber's socket, from the kernel's receive timestamp: the second leaves out the time
+ * this one loop takes to get round to that socket among all the others. */
+static struct hist lat_hist, arrival_hist;
+/* The kernel's receive time of the bytes being parsed, on CLOCK_MONOTONIC; 0 when unknown. */
+static uint64_t read_arrival_ns;
+static int64_t realtime_minus_monotonic_ns;
 static struct snap s0, s1;
 static long rss_base_kb, rss_after_kb, rss_held_kb;
 static int stop_sending;
@@ -282,20 +293,28 @@ static uint64_t hist_value(int i)
     return lo + ((1ull << (e - 7)) >> 1);
 }
 
-/* Latency at quantile q in microseconds, 0 when nothing was measured. */
-static double hist_quantile(double q)
+static void hist_add(struct hist *h, uint64_t v)
 {
-    uint64_t want = (uint64_t)(q * (double)hist_count + 0.5), seen = 0;
-    if (hist_count == 0)
+    h->bucket[hist_index(v)]++;
+    h->count++;
+    if (v > h->max)
+        h->max = v;
+}
+
+/* Latency at quantile q in microseconds, 0 when nothing was measured. */
+static double hist_quantile(const struct hist *h, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)h->count + 0.5), seen = 0;
+    if (h->count == 0)
         return 0;
     if (want < 1)
         want = 1;
     for (int i = 0; i < HIST_BUCKETS; i++) {
-        seen += hist[i];
+        seen += h->bucket[i];
         if (seen >= want)
             return (double)hist_value(i) / 1000.0;
     }
-    return (double)hist_max / 1000.0;
+    return (double)h->max / 1000.0;
 }
 
 /* Writes v as w lowercase hex digits. */
@@ -518,11 +537,9 @@ static void sub_deliver(struct conn *c, const struct elem *pl, uint64_t now)
     c->received++;
     total_received++;
     t_last_delivery = now;
-    uint64_t lat = now > ts ? now - ts : 0;
-    hist[hist_index(lat)]++;
-    hist_count++;
-    if (lat > hist_max)
-        hist_max = lat;
+    hist_add(&lat_hist, now > ts ? now - ts : 0);
+    if (read_arrival_ns)
+        hist_add(&arrival_hist, read_arrival_ns > ts ? read_arrival_ns - ts : 0);
 }
 
 /* Parses a decimal integer from a RESP line. */
@@ -682,13 +699,40 @@ static void conn_keep(struct conn *c, const char *p, size_t n)
 }
 
 /* Socket readable: read once into the scratch buffer after the kept tail, parse every reply. */
+/* Reads what the socket has; for a subscriber, also the kernel's receive time of the last
+ * bytes read (TCP reports one per read), into read_arrival_ns. */
+static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
+{
+    read_arrival_ns = 0;
+    if (c->role != ROLE_SUB || !o.arrival)
+        return read(c->fd, buf, len);
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {buf, len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    ssize_t n = recvmsg(c->fd, &msg, 0);
+    for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            int64_t rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            read_arrival_ns = (uint64_t)(rt - realtime_minus_monotonic_ns);
+        }
+    }
+    return n;
+}
+
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     size_t have = c->carry_len;
     if (have)
         memcpy(scratch, c->carry, have);
-    ssize_t n = read(fd, scratch + have, SCRATCH_SIZE - have);
+    ssize_t n = conn_recv(c, scratch + have, SCRATCH_SIZE - have);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         conn_lost(c, n == 0 ? "closed by server" : strerror(errno));
         return;
@@ -744,6 +788,8 @@ static struct conn *conn_open(enum role role, int idx)
         die("socket: %s", strerror(errno));
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (role == ROLE_SUB && o.arrival)
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0 && errno != EINPROGRESS)
         die("connect: %s", strerror(errno));
     struct conn *c = xcalloc(1, sizeof(*c));
@@ -974,7 +1020,8 @@ static int report(void)
            "pipeline=%d rate=%.0f publishes=%llu publishes_per_s=%.0f deliveries=%llu "
            "expected=%llu deliveries_per_s=%.0f lost=%llu dups=%llu reordered=%llu "
            "misrouted=%llu bad=%llu reply_mismatch=%llu errors=%llu lat_p50_us=%.1f "
-           "lat_p90_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f lat_max_us=%.1f srv_cpu_us=%.0f "
+           "lat_p90_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f lat_max_us=%.1f arr_p50_us=%.1f "
+           "arr_p99_us=%.1f arr_p999_us=%.1f srv_cpu_us=%.0f "
            "srv_cpu_stat_us=%.0f srv_cpu_us_per_delivery=%.4f srv_cpu_us_per_publish=%.4f "
            "srv_cpu_pct=%.1f srv_rss_kb=%ld cli_cpu_pct=%.1f client_saturated=%d pub_window_s=%.3f "
            "wall_s=%.3f integrity=%s\n",
@@ -983,14 +1030,17 @@ static int report(void)
            (unsigned long long)expected, del_rate, (unsigned long long)lost,
            (unsigned long long)dups, (unsigned long long)reord, (unsigned long long)misrouted,
            (unsigned long long)bad_payload, (unsigned long long)reply_mismatch,
-           (unsigned long long)server_errors, hist_quantile(0.5), hist_quantile(0.9),
-           hist_quantile(0.99), hist_quantile(0.999), (double)hist_max / 1000.0, srv_us,
-           srv_stat_us, us_del, us_pub, wall_s > 0 ? srv_us / 1e4 / wall_s : 0, server_rss_kb(),
-           cli_pct, saturated, pub_s, wall_s, ok ? "ok" : "FAIL");
+           (unsigned long long)server_errors, hist_quantile(&lat_hist, 0.5),
+           hist_quantile(&lat_hist, 0.9), hist_quantile(&lat_hist, 0.99),
+           hist_quantile(&lat_hist, 0.999), (double)lat_hist.max / 1000.0,
+           hist_quantile(&arrival_hist, 0.5), hist_quantile(&arrival_hist, 0.99),
+           hist_quantile(&arrival_hist, 0.999), srv_us, srv_stat_us, us_del, us_pub,
+           wall_s > 0 ? srv_us / 1e4 / wall_s : 0, server_rss_kb(), cli_pct, saturated, pub_s,
+           wall_s, ok ? "ok" : "FAIL");
     printf("%s: %.0f publishes/s, %.0f deliveries/s, p50 %.1f us p99 %.1f us, server %.3f us "
            "CPU/delivery, client CPU %.0f%%%s, lost %llu dup %llu reordered %llu -> %s\n",
-           o.label[0] ? o.label : "run", pub_rate, del_rate, hist_quantile(0.5),
-           hist_quantile(0.99), us_del, cli_pct, saturated ? " (CLIENT SATURATED)" : "",
+           o.label[0] ? o.label : "run", pub_rate, del_rate, hist_quantile(&lat_hist, 0.5),
+           hist_quantile(&lat_hist, 0.99), us_del, cli_pct, saturated ? " (CLIENT SATURATED)" : "",
            (unsigned long long)lost, (unsigned long long)dups, (unsigned long long)reord,
            ok ? "ok" : "FAIL");
     return ok ? 0 : 2;
@@ -1013,6 +1063,9 @@ static void usage(FILE *f)
             "  -t, --duration SEC       publishing time when -n is not given (5)\n"
             "  -r, --rate R             fixed total publishes/s across publishers\n"
             "  --tick-us US             control tick; fixed-rate bursts are rate*US/1e6 (1000)\n"
+            "  --arrival                also report latency to arrival in the subscriber's\n"
+            "                           socket (turns on receive timestamps for every packet\n"
+            "                           on the host, a small cost the servers then pay)\n"
             "  --idle-subscribers K     connect K idle subscribers, measure RSS, hold\n"
             "  --hold SEC               how long idle subscribers are held (3)\n"
             "  --resp3                  HELLO 3 on every connection\n"
@@ -1040,6 +1093,7 @@ static void parse_args(int argc, char **argv)
         {"duration", required_argument, NULL, 't'},
         {"rate", required_argument, NULL, 'r'},
         {"tick-us", required_argument, NULL, 'k'},
+        {"arrival", no_argument, NULL, 'a'},
         {"idle-subscribers", required_argument, NULL, 'I'},
         {"hold", required_argument, NULL, 'o'},
         {"resp3", no_argument, NULL, '3'},
@@ -1092,6 +1146,9 @@ static void parse_args(int argc, char **argv)
             break;
         case 'k':
             o.tick_us = atoi(optarg);
+            break;
+        case 'a':
+            o.arrival = 1;
             break;
         case 'I':
             o.idle = atoi(optarg);
@@ -1193,6 +1250,19 @@ static void tick_start(void)
         die("%s", "tick event failed");
 }
 
+/* The kernel stamps received data on CLOCK_REALTIME, payloads carry CLOCK_MONOTONIC: the
+ * offset between them, read once (a run is seconds long, far too short for them to drift). */
+static void clock_offset_init(void)
+{
+    struct timespec rt0, mono, rt1;
+    clock_gettime(CLOCK_REALTIME, &rt0);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &rt1);
+    int64_t rt = ((int64_t)rt0.tv_sec * 1000000000 + rt0.tv_nsec) / 2 +
+                 ((int64_t)rt1.tv_sec * 1000000000 + rt1.tv_nsec) / 2;
+    realtime_minus_monotonic_ns = rt - ((int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
@@ -1209,6 +1279,7 @@ int main(int argc, char **argv)
         rss_base_kb = server_rss_kb();
     }
     hex_table_init();
+    clock_offset_init();
     prepare();
     subs = xcalloc((size_t)o.subs, sizeof(*subs));
     pubs = xcalloc((size_t)o.pubs, sizeof(*pubs));
