@@ -987,6 +987,17 @@ size_t client_cron(struct client *c)
         client_unpin_output(c);
     }
 
+    /* A connection that never finishes its TLS handshake would hold a descriptor and a client
+     * slot for nothing, whatever [server] timeout says: the cheapest way to fill maxclients. */
+    if ((c->flags & (CLIENT_F_TLS | CLIENT_F_TLS_OPEN)) == CLIENT_F_TLS &&
+        server.now_ms - c->ctime_ms > server.cfg.tls_handshake_timeout_ms) {
+        char why[96];
+        snprintf(why, sizeof(why), "TLS handshake not done within %d ms",
+                 server.cfg.tls_handshake_timeout_ms);
+        SSL_set_quiet_shutdown(bufferevent_openssl_get_ssl(c->bev), 1);
+        client_close_async(c, why);
+        return 0;
+    }
     if (timeout > 0 && !(c->flags & CLIENT_F_PUBSUB) && idle > timeout * 1000LL) {
         char addr[CLIENT_ADDR_LEN];
         client_addr(c, addr, sizeof(addr));

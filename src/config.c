@@ -152,6 +152,9 @@ static const struct config_def config_table[] = {
                "OpenSSL cipher list for TLS 1.2; empty = OpenSSL's default"),
     CONFIG_KEY("tls", "ciphersuites", "", 1, config_set_string, CONFIG_FIELD(tls_ciphersuites), 0,
                4096, "TLS 1.3 cipher suites; empty = OpenSSL's default"),
+    CONFIG_KEY("tls", "handshake_timeout_ms", "10000", 1, config_set_int,
+               CONFIG_FIELD(tls_handshake_timeout_ms), 100, 3600000,
+               "milliseconds a TLS client has to finish its handshake before it is closed"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))

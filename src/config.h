@@ -62,13 +62,14 @@ struct config {
     /* [metrics] */
     char *metrics_listen; /* "IP:PORT" or "[IPv6]:PORT" of the HTTP endpoint; NULL = off */
     /* [tls] */
-    int tls_port;           /* TLS listener on the [server] bind addresses; 0 = off */
-    char *tls_cert_file;    /* PEM certificate (chain) of the server; NULL when unset */
-    char *tls_key_file;     /* PEM private key of tls_cert_file; NULL when unset */
-    char *tls_ca_cert_file; /* PEM CAs that client certificates must chain to */
-    int tls_auth_clients;   /* enum config_tls_auth */
-    char *tls_ciphers;      /* OpenSSL cipher list for TLS 1.2; NULL = OpenSSL's default */
-    char *tls_ciphersuites; /* TLS 1.3 suites; NULL = OpenSSL's default */
+    int tls_port;                 /* TLS listener on the [server] bind addresses; 0 = off */
+    char *tls_cert_file;          /* PEM certificate (chain) of the server; NULL when unset */
+    char *tls_key_file;           /* PEM private key of tls_cert_file; NULL when unset */
+    char *tls_ca_cert_file;       /* PEM CAs that client certificates must chain to */
+    int tls_auth_clients;         /* enum config_tls_auth */
+    char *tls_ciphers;            /* OpenSSL cipher list for TLS 1.2; NULL = OpenSSL's default */
+    char *tls_ciphersuites;       /* TLS 1.3 suites; NULL = OpenSSL's default */
+    int tls_handshake_timeout_ms; /* a TLS client still in its handshake then is closed */
 };
 
 /* Whether TLS clients must present a certificate (Redis's tls-auth-clients). */

@@ -615,6 +615,7 @@ static void server_apply_reload(struct config *fresh)
     take_string(&cur->log_target, &fresh->log_target);
     cur->maxclients = fresh->maxclients;
     cur->timeout = fresh->timeout;
+    cur->tls_handshake_timeout_ms = fresh->tls_handshake_timeout_ms;
     cur->tcp_keepalive = fresh->tcp_keepalive;
     cur->proto_max_bulk_len = fresh->proto_max_bulk_len;
     cur->client_query_buffer_limit = fresh->client_query_buffer_limit;

@@ -416,6 +416,37 @@ check maxclients-tls-counted "rejected_connections is '$out'" test "${out:-0}" -
 kill -TERM "$daemon"
 wait_exit "$daemon" 50
 
+# --- a handshake that never finishes -------------------------------------------------------
+# A connection to the TLS port that sends nothing is closed once handshake_timeout_ms has
+# passed (cron looks once a second); a client whose handshake is done may idle past it.
+port=$(free_port)
+tport=$(free_port)
+write_conf "$dir/hs.conf" "$port" "$tport" no "bind = 127.0.0.1"
+echo "handshake_timeout_ms = 300" >>"$dir/hs.conf"
+start_daemon "$dir/hs.conf" "$port"
+timeout 10 redis-cli --tls --cacert "$dir/ca.crt" -p "$tport" SUBSCRIBE hs >"$dir/hs.out" 2>&1 &
+hs_sub=$!
+pids+=("$hs_sub")
+exec 7<>"/dev/tcp/127.0.0.1/$tport"
+start=$(date +%s%N)
+timeout 5 cat <&7 >/dev/null
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+exec 7<&-
+check handshake-timeout "a silent connection to the TLS port was not closed in 5 s (rc $rc)" \
+    test $rc = 0
+check handshake-timeout-not-early "the silent connection was closed after $ms ms, before 300" \
+    test $ms -ge 290
+check handshake-timeout-logged "no handshake timeout line in the log" \
+    grep -q 'closed: TLS handshake not done within 300 ms' "$dir/daemon.log"
+out=$(timeout 5 redis-cli -p "$port" PUBLISH hs still-here 2>&1)
+check handshake-done-stays "the TLS subscriber was closed too (PUBLISH to it says '$out')" \
+    test "$out" = 1
+kill "$hs_sub" 2>/dev/null
+wait "$hs_sub" 2>/dev/null
+kill -TERM "$daemon"
+wait_exit "$daemon" 50
+
 # --- SIGHUP reloads the certificate -------------------------------------------------------
 # A renewed certificate at the same path is served to new connections after SIGHUP, an open
 # TLS subscriber keeps its session and its messages, a SIGHUP with nothing changed keeps the

@@ -115,6 +115,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
     ck_assert_int_eq(a->tls_auth_clients, b->tls_auth_clients);
     ck_assert(str_eq(a->tls_ciphers, b->tls_ciphers));
     ck_assert(str_eq(a->tls_ciphersuites, b->tls_ciphersuites));
+    ck_assert_int_eq(a->tls_handshake_timeout_ms, b->tls_handshake_timeout_ms);
 }
 
 START_TEST(test_defaults_are_the_documented_values)
@@ -154,13 +155,14 @@ START_TEST(test_defaults_are_the_documented_values)
     ck_assert_ptr_null(cfg.tls_cert_file);
     ck_assert_ptr_null(cfg.tls_ca_cert_file);
     ck_assert_int_eq(cfg.tls_auth_clients, CONFIG_TLS_AUTH_YES);
+    ck_assert_int_eq(cfg.tls_handshake_timeout_ms, 10000);
     config_free(&cfg);
 }
 END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 37);
+    ck_assert_uint_eq(config_key_count(), 38);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);
