@@ -293,6 +293,7 @@ static uint64_t hist_value(int i)
     return lo + ((1ull << (e - 7)) >> 1);
 }
 
+/* Counts one latency of v nanoseconds. */
 static void hist_add(struct hist *h, uint64_t v)
 {
     h->bucket[hist_index(v)]++;
@@ -698,9 +699,8 @@ static void conn_keep(struct conn *c, const char *p, size_t n)
     c->carry_len = n;
 }
 
-/* Socket readable: read once into the scratch buffer after the kept tail, parse every reply. */
-/* Reads what the socket has; for a subscriber, also the kernel's receive time of the last
- * bytes read (TCP reports one per read), into read_arrival_ns. */
+/* Reads what the socket has; with --arrival, a subscriber's read also takes the kernel's
+ * receive time of the last bytes read (TCP gives one per read) into read_arrival_ns. */
 static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
 {
     read_arrival_ns = 0;
@@ -726,6 +726,7 @@ static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
     return n;
 }
 
+/* Socket readable: read once into the scratch buffer after the kept tail, parse every reply. */
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
