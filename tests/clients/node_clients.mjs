@@ -1,10 +1,11 @@
-// Two widely used Node.js Redis clients, ioredis and node-redis, against a server on
-// 127.0.0.1:PORT (argv[2]): connecting (each sends its own setup commands), commands,
-// subscriptions of every kind, binary payloads and errors, as an application would use them.
+// Two widely used Node.js Redis clients, ioredis and node-redis (4 over RESP2, 5 over RESP3),
+// against a server on 127.0.0.1:PORT (argv[2]): connecting (each sends its own setup commands),
+// commands, subscriptions of every kind, binary payloads and errors, as an application would.
 // Prints "ok clients/NAME" or "FAIL clients/NAME: why" per check (tests/integration/clients.sh);
 // exits non-zero when a check fails.
 import Redis from "ioredis";
 import { createClient } from "redis";
+import { createClient as createResp3Client } from "redis5";
 
 const port = Number(process.argv[2]);
 let failures = 0;
@@ -190,9 +191,59 @@ async function nodeRedisChecks() {
   await expect("node-redis/quit", Promise.all([client.quit(), sub.quit()]), () => true);
 }
 
+// node-redis 5 over RESP3 (HELLO 3), where one connection subscribes and still sends commands:
+// messages arrive as pushes between replies, including those it publishes to itself.
+async function resp3Checks() {
+  const c = createResp3Client({
+    socket: { host: "127.0.0.1", port, reconnectStrategy: false },
+    RESP: 3,
+  });
+  c.on("error", () => {});
+  await expect("node-redis-resp3/connect", c.connect(), () => true);
+  const got = [];
+  await expect(
+    "node-redis-resp3/subscribe",
+    c.subscribe("r3.a", (message, channel) => got.push(["message", channel, message])),
+    () => true,
+  );
+  await expect(
+    "node-redis-resp3/psubscribe",
+    c.pSubscribe("r3.p.*", (message, channel) => got.push(["pmessage", channel, message])),
+    () => true,
+  );
+  await expect(
+    "node-redis-resp3/ssubscribe",
+    c.sSubscribe("r3.s", (message, channel) => got.push(["smessage", channel, message])),
+    () => true,
+  );
+  await expect("node-redis-resp3/publish-to-self", c.publish("r3.a", "one"), (v) => v === 1);
+  await expect("node-redis-resp3/publish-pattern", c.publish("r3.p.x", "two"), (v) => v === 1);
+  await expect("node-redis-resp3/spublish", c.sPublish("r3.s", "three"), (v) => v === 1);
+  await expect("node-redis-resp3/ping-while-subscribed", c.ping(), (v) => v === "PONG");
+  await arrived(got, 3);
+  check(
+    "node-redis-resp3/messages",
+    same(got, [
+      ["message", "r3.a", "one"],
+      ["pmessage", "r3.p.x", "two"],
+      ["smessage", "r3.s", "three"],
+    ]),
+    `got ${JSON.stringify(got)}`,
+  );
+  await expect("node-redis-resp3/numsub", c.pubSubNumSub(["r3.a"]), (v) => v["r3.a"] === 1);
+  await expect(
+    "node-redis-resp3/unsubscribe",
+    Promise.all([c.unsubscribe("r3.a"), c.pUnsubscribe("r3.p.*"), c.sUnsubscribe("r3.s")]),
+    () => true,
+  );
+  await expect("node-redis-resp3/numsub-after", c.pubSubNumSub(["r3.a"]), (v) => v["r3.a"] === 0);
+  await expect("node-redis-resp3/quit", c.quit(), () => true);
+}
+
 try {
   await ioredisChecks();
   await nodeRedisChecks();
+  await resp3Checks();
 } catch (err) {
   check("run", false, err.stack);
 }
