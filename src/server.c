@@ -408,9 +408,12 @@ void server_adapt_batching(int load_pct)
         server.batch_engaged = 1;
         server.batch_window_us = max;
     } else if (server.batch_engaged && holds >= SERVER_BATCH_MIN_HOLDS &&
-               joins * max < holds * (long long)server.batch_window_us) {
+               (joins * max < holds * (long long)server.batch_window_us ||
+                (load_pct < mark && 2 * joins < holds))) {
         /* Messages join a held subscriber in proportion to the window: scaled to the longest
-         * one, fewer than one per hold means most held writes would still carry one message. */
+         * one, fewer than one per hold means most held writes would still carry one message.
+         * Below the mark the window only shrinks, so what holding gives now is all it will:
+         * under one join per two holds, it costs more than it saves. */
         server.batch_engaged = 0;
         server.batch_retry_ms = server.now_ms + SERVER_BATCH_RETRY_MS;
         server.stats.batch_declines++;

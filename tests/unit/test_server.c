@@ -154,6 +154,27 @@ START_TEST(holding_that_does_not_pay_lets_go_for_five_seconds)
 }
 END_TEST
 
+START_TEST(holding_that_pays_only_at_a_window_the_load_will_not_reach_lets_go)
+{
+    controller_up(2000, 70);
+    interval(95, 0, 0);
+    /* 0.3 joins per hold at 250 µs would be 2.4 at 2 ms, enough while the load can still
+     * widen the window... */
+    interval(95, 1000, 300);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    /* ...but below the mark the window only shrinks: 0.3 per hold is all holding gives. */
+    interval(60, 1000, 300);
+    ck_assert_int_eq(server.batch_engaged, 0);
+    ck_assert_int_eq(server.stats.batch_declines, 1);
+    /* Below the mark with one join per hold or more, holding still pays its way. */
+    controller_down();
+    controller_up(2000, 70);
+    interval(95, 0, 0);
+    interval(60, 1000, 1000);
+    ck_assert_int_eq(server.batch_engaged, 1);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -166,6 +187,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, zero_window_disables_and_zero_mark_always_batches);
     tcase_add_test(tc, holding_that_pays_keeps_batching);
     tcase_add_test(tc, holding_that_does_not_pay_lets_go_for_five_seconds);
+    tcase_add_test(tc, holding_that_pays_only_at_a_window_the_load_will_not_reach_lets_go);
     suite_add_tcase(s, tc);
     return s;
 }
