@@ -65,6 +65,7 @@ struct server {
     long long batch_holds;       /* subscribers held since the last cron interval */
     long long batch_joins;       /* messages that joined a held subscriber's output since */
     long long batch_retry_ms;    /* holding did not pay: do not engage before this time */
+    int batch_backoff;           /* misses in a row: the next wait is the retry time << this */
     struct event *resume_ev;     /* re-enables accept after descriptor exhaustion */
     struct event *signal_evs[4];
     struct listener listeners[SERVER_MAX_LISTENERS];

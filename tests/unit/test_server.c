@@ -175,6 +175,32 @@ START_TEST(holding_that_pays_only_at_a_window_the_load_will_not_reach_lets_go)
 }
 END_TEST
 
+START_TEST(misses_in_a_row_wait_twice_as_long_each_until_holding_pays)
+{
+    controller_up(2000, 70);
+    long long waits[] = {5000, 10000, 20000, 40000, 80000, 80000};
+    for (int miss = 0; miss < 6; miss++) {
+        interval(95, 0, 0); /* engages (at once the first time, then when the wait is over) */
+        ck_assert_int_eq(server.batch_engaged, 1);
+        interval(95, 1000, 0); /* no message joined a held subscriber */
+        ck_assert_int_eq(server.batch_engaged, 0);
+        long long retry = server.now_ms + waits[miss];
+        ck_assert_int_eq(server.batch_retry_ms, retry);
+        while (server.now_ms + 100 < retry) {
+            interval(95, 0, 0);
+            ck_assert_int_eq(server.batch_engaged, 0);
+        }
+    }
+    /* Holding that pays resets the wait after the next miss to five seconds. */
+    interval(95, 0, 0);
+    interval(95, 1000, 100000);
+    ck_assert_int_eq(server.batch_engaged, 1);
+    interval(95, 1000, 0);
+    ck_assert_int_eq(server.batch_engaged, 0);
+    ck_assert_int_eq(server.batch_retry_ms, server.now_ms + 5000);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -188,6 +214,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, holding_that_pays_keeps_batching);
     tcase_add_test(tc, holding_that_does_not_pay_lets_go_for_five_seconds);
     tcase_add_test(tc, holding_that_pays_only_at_a_window_the_load_will_not_reach_lets_go);
+    tcase_add_test(tc, misses_in_a_row_wait_twice_as_long_each_until_holding_pays);
     suite_add_tcase(s, tc);
     return s;
 }
