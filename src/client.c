@@ -89,9 +89,7 @@ static inline struct evbuffer *client_out_buffer(struct client *c)
 
 static void client_run_to_out(struct client *c);
 
-/* The output buffer to append to: c's run, if it holds one, moves in first, so whatever is
- * queued through here comes after the frames queued before it. */
-static inline struct evbuffer *client_out(struct client *c)
+struct evbuffer *client_output(struct client *c)
 {
     if (c->run != NULL)
         client_run_to_out(c);
@@ -267,7 +265,7 @@ static void client_read_enable(struct client *c)
  * CLIENT_F_CLOSE_AFTER_REPLY is set (a TLS client's stays under the read watermark). */
 void client_refuse(struct client *c, const char *text)
 {
-    evbuffer_add(client_out(c), text, strlen(text));
+    evbuffer_add(client_output(c), text, strlen(text));
     c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
     client_schedule_write(c);
 }
@@ -437,7 +435,7 @@ void client_deliver(struct client *c, struct msg *m)
         c->run_len = (uint32_t)m->len;
         len = before + c->run_len;
     } else {
-        msg_append(client_out(c), m, c->resp);
+        msg_append(client_output(c), m, c->resp);
         len = client_queued(c);
     }
     const struct config *cfg = &server.cfg;
@@ -720,7 +718,7 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             char addr[CLIENT_ADDR_LEN];
             client_addr(c, addr, sizeof(addr));
             server.stats.protocol_errors++;
-            reply_error(client_out(c), resp_parser_error(p));
+            reply_error(client_output(c), resp_parser_error(p));
             log_ratelimited(LOG_LEVEL_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
                             resp_parser_error(p), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
@@ -739,11 +737,6 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         client_read_disable(c);
     client_schedule_reply(c);
-}
-
-struct evbuffer *client_output(struct client *c)
-{
-    return client_out(c);
 }
 
 struct resp_block *client_arg_block(const struct client *c, int i)

@@ -166,13 +166,12 @@ struct msg *msg_new_in_place(const char *kind, const char *pat, size_t patlen, c
     size_t head = header_size(kind, pat, patlen, chlen, plen);
     char *payload = b->data + RESP_ARG_HEADROOM;
 
-    if (b->adopted || head > RESP_ARG_HEADROOM || head + plen + 2 <= MSG_COPY_MAX)
+    if (b->refs > 1 || head > RESP_ARG_HEADROOM || head + plen + 2 <= MSG_COPY_MAX)
         return msg_new(kind, pat, patlen, ch, chlen, payload, plen);
     EVB_ASSERT(RESP_ARG_HEADROOM + plen + 2 <= b->cap);
     struct msg *m = msg_init(xmalloc(sizeof(*m)), payload - head, head + plen + 2);
     put_header(m->data, kind, pat, patlen, ch, chlen, plen);
     memcpy(payload + plen, "\r\n", 2);
-    b->adopted = 1;
     resp_block_ref(b);
     m->block = b;
     return m;

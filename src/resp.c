@@ -519,12 +519,10 @@ static void big_data(struct resp_parser *p, const char *buf, size_t len, size_t 
             want = total;
         size_t bytes = sizeof(struct resp_block) + RESP_ARG_HEADROOM + want + 2;
         struct resp_block *b = xrealloc(*slot, bytes);
-        if (*slot == NULL) {
+        if (*slot == NULL)
             b->refs = 1;
-            b->adopted = 0;
-        } else {
+        else
             p->block_bytes -= sizeof(*b) + b->cap;
-        }
         b->cap = RESP_ARG_HEADROOM + want + 2;
         p->block_bytes += bytes;
         *slot = b;

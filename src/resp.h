@@ -20,11 +20,12 @@
 #define RESP_BIG_ARG 4096
 #define RESP_ARG_HEADROOM 256
 
+/* Only frames take references beside the parser's: more than one means a frame was already
+ * encoded around the argument, and no second one can be. */
 struct resp_block {
     unsigned refs;
-    unsigned adopted; /* a frame was encoded around the argument (it is the only one) */
-    size_t cap;       /* bytes of data */
-    char data[];      /* RESP_ARG_HEADROOM spare, the argument, its NUL, one spare byte */
+    size_t cap;  /* bytes of data */
+    char data[]; /* RESP_ARG_HEADROOM spare, the argument, its NUL, one spare byte */
 };
 
 /* Keeps a block alive past the command (the parser lets go of it in resp_parser_next). */

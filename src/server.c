@@ -403,43 +403,42 @@ void server_adapt_batching(int load_pct)
     int min = max / SERVER_BATCH_RANGE > 0 ? max / SERVER_BATCH_RANGE : max;
     long long holds = server.batch_holds, joins = server.batch_joins;
     int judged = server.batch_engaged && holds >= SERVER_BATCH_MIN_HOLDS;
+    /* Messages join a held subscriber in proportion to the window: scaled to the longest one,
+     * fewer than one per hold means most held writes would still carry one message. Below the
+     * mark the window only shrinks, so what holding gives now is all it will: under one join
+     * per two holds, it costs more than it saves. */
+    int missed = judged && (joins * max < holds * (long long)server.batch_window_us ||
+                            (load_pct < mark && 2 * joins < holds));
 
     server.batch_holds = server.batch_joins = 0;
     server.load_pct = load_pct;
+    if (judged && !missed)
+        server.batch_backoff = 0; /* holding paid: the next miss waits the least again */
     if (max == 0) {
         server.batch_engaged = 0;
     } else if (mark == 0) {
         server.batch_engaged = 1;
         server.batch_window_us = max;
-    } else if (judged && (joins * max < holds * (long long)server.batch_window_us ||
-                          (load_pct < mark && 2 * joins < holds))) {
-        /* Messages join a held subscriber in proportion to the window: scaled to the longest
-         * one, fewer than one per hold means most held writes would still carry one message.
-         * Below the mark the window only shrinks, so what holding gives now is all it will:
-         * under one join per two holds, it costs more than it saves. */
+    } else if (missed) {
         server.batch_engaged = 0;
         server.batch_retry_ms = server.now_ms + (SERVER_BATCH_RETRY_MS << server.batch_backoff);
         if (server.batch_backoff < SERVER_BATCH_BACKOFF_MAX)
             server.batch_backoff++;
         server.stats.batch_declines++;
-    } else {
-        if (judged)
-            server.batch_backoff = 0; /* holding paid: the next miss waits the least again */
-        if (load_pct >= mark) {
-            if (server.batch_engaged || server.now_ms >= server.batch_retry_ms) {
-                server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;
-                server.batch_engaged = 1;
-                server.load_low_since_ms = 0;
-            }
-        } else if (server.batch_engaged) {
-            server.batch_window_us /= 2;
-            if (load_pct >= mark / 2)
-                server.load_low_since_ms = 0;
-            else if (server.load_low_since_ms == 0)
-                server.load_low_since_ms = server.now_ms;
-            else if (server.now_ms - server.load_low_since_ms >= 1000)
-                server.batch_engaged = 0;
+    } else if (load_pct >= mark) {
+        if (server.batch_engaged || server.now_ms >= server.batch_retry_ms) {
+            server.batch_window_us = server.batch_engaged ? server.batch_window_us * 2 : min;
+            server.batch_engaged = 1;
+            server.load_low_since_ms = 0;
         }
+    } else if (server.batch_engaged) {
+        server.batch_window_us /= 2;
+        if (load_pct >= mark / 2)
+            server.load_low_since_ms = 0;
+        else if (server.load_low_since_ms == 0)
+            server.load_low_since_ms = server.now_ms;
+        else if (server.now_ms - server.load_low_since_ms >= 1000)
+            server.batch_engaged = 0;
     }
     if (server.batch_window_us > max)
         server.batch_window_us = max;
