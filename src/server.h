@@ -106,10 +106,11 @@ void server_batch_client(struct client *c);
  * was busy. Batching engages at [server] output_batch_load percent; while engaged the window
  * doubles each interval the loop stays that busy (up to output_batch_us) and halves each one it
  * is not (down to an eighth of it), settling on the shortest window that keeps up with the
- * load; it lets go after a second below half the mark. It also lets go, for five seconds, when
- * holding does not pay: when the interval's held subscribers would have got fewer than two
- * messages each in a full window (batch_holds and batch_joins), as with many channels that
- * each get a message now and then; holding them only added latency. */
+ * load; it lets go after a second below half the mark. It also lets go when holding does not
+ * pay: when the interval's held subscribers would have got fewer than two messages each in a
+ * full window (batch_holds and batch_joins), as with many channels that each get a message now
+ * and then; holding them only added latency. It is tried again after 5 s, and each miss in a
+ * row doubles that wait, up to 80 s. */
 void server_adapt_batching(int load_pct);
 
 /* Refreshes server.now_ms. */
