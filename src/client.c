@@ -23,6 +23,7 @@
 #include "command.h"
 #include "log.h"
 #include "msg.h"
+#include "multi.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
@@ -330,6 +331,7 @@ void client_free(struct client *c)
         free(c->parser);
     }
     if (c->ext) {
+        multi_discard(c);
         free(c->ext->stash);
         free(c->ext->user_name);
         free(c->ext->name);
@@ -880,7 +882,7 @@ static size_t client_memory(const struct client *c, size_t omem, size_t oll)
         n += CLIENT_EVBUFFER_OVERHEAD;
     if (c->ext) {
         const char *strs[] = {c->ext->name, c->ext->lib_name, c->ext->lib_ver};
-        n += sizeof(*c->ext) + c->ext->stash_len;
+        n += sizeof(*c->ext) + c->ext->stash_len + multi_memory(c);
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
             n += strs[i] ? strlen(strs[i]) + 1 : 0;
     }
@@ -892,10 +894,12 @@ void client_describe(const struct client *c, struct evbuffer *out)
     char flags[8], *f = flags;
     if (c->flags & CLIENT_F_PUBSUB)
         *f++ = 'P';
-    if (c->flags & CLIENT_F_CLOSE_ASAP)
-        *f++ = 'A';
+    if (c->flags & CLIENT_F_MULTI)
+        *f++ = 'x';
     if (c->flags & CLIENT_F_CLOSE_AFTER_REPLY)
         *f++ = 'c';
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        *f++ = 'A';
     if (c->flags & CLIENT_F_UNIX)
         *f++ = 'U';
     if (f == flags)
@@ -925,14 +929,14 @@ void client_describe(const struct client *c, struct evbuffer *out)
     evbuffer_add_printf(
         out,
         "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
-        "psub=%zu ssub=%zu multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 rbs=0 "
+        "psub=%zu ssub=%zu multi=%ld qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=%zu rbs=0 "
         "rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s redir=-1 resp=%d "
         "lib-name=%s lib-ver=%s",
         (unsigned long long)c->id, addr, laddr, c->fd, name ? name : "",
         (server.now_ms - c->ctime_ms) / 1000, (server.now_ms - c->last_ms) / 1000, flags, c->db,
         client_sub_count(c, PUBSUB_CHANNEL), client_sub_count(c, PUBSUB_PATTERN),
-        client_sub_count(c, PUBSUB_SHARD), qbuf, pmem > qbuf ? pmem - qbuf : 0, argv_mem, oll, omem,
-        client_memory(c, omem, oll), reading ? "r" : "",
+        client_sub_count(c, PUBSUB_SHARD), multi_count(c), qbuf, pmem > qbuf ? pmem - qbuf : 0,
+        argv_mem, multi_memory(c), oll, omem, client_memory(c, omem, oll), reading ? "r" : "",
         (c->flags & CLIENT_F_WRITE_WAIT) ? "w" : "", c->last_cmd,
         client_user_name(c) ? client_user_name(c) : "default", c->resp, lib_name ? lib_name : "",
         lib_ver ? lib_ver : "");

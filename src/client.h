@@ -15,6 +15,7 @@ struct sockaddr;
 struct config_user;
 struct dict;
 struct msg;
+struct multi_state;
 struct subscription;
 
 #define CLIENT_F_PUBSUB (1u << 0)            /* has a subscription (RESP2 context rule) */
@@ -36,6 +37,8 @@ struct subscription;
 #define CLIENT_F_RUN_AFTER_OUT (1u << 17) /* out holds bytes queued before the run */
 #define CLIENT_F_OVER_SOFT (1u << 18)     /* over the soft output limit since ext->soft_since_ms */
 #define CLIENT_F_OUT_PINS (1u << 19)      /* out may reference frame log segments (runs) */
+#define CLIENT_F_MULTI (1u << 20)         /* in a transaction: commands are queued (multi.h) */
+#define CLIENT_F_MULTI_ERROR (1u << 21)   /* a command was refused in it: EXEC discards it */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -69,7 +72,8 @@ struct client_ext {
     char *lib_ver;
     char *stash; /* input read but not yet run while reading is paused */
     size_t stash_len;
-    long long soft_since_ms; /* with CLIENT_F_OVER_SOFT */
+    long long soft_since_ms;   /* with CLIENT_F_OVER_SOFT */
+    struct multi_state *multi; /* with CLIENT_F_MULTI: the queued commands */
 };
 
 /* Every idle connection costs one of these, so it is kept to 256 bytes (a jemalloc size class;

@@ -9,6 +9,7 @@
 #include "client.h"
 #include "config.h"
 #include "command.h"
+#include "multi.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
@@ -47,6 +48,7 @@ void cmd_quit(struct client *c)
 
 void cmd_reset(struct client *c)
 {
+    multi_discard(c);
     pubsub_drop_client(c);
     c->resp = 2;
     c->db = 0;

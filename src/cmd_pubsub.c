@@ -85,6 +85,12 @@ void cmd_psubscribe(struct client *c)
 
 void cmd_ssubscribe(struct client *c)
 {
+    if (c->flags & CLIENT_F_MULTI) {
+        /* Redis 7.0 treats a client in a transaction as one that may not block, and refuses
+         * it SSUBSCRIBE (SUBSCRIBE and PSUBSCRIBE are let through). */
+        reply_error(c->reply, "SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
     subscribe_generic(c, PUBSUB_SHARD, "ssubscribe");
 }
 

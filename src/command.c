@@ -10,12 +10,14 @@
 
 #include "acl.h"
 #include "client.h"
+#include "multi.h"
 #include "reply.h"
 #include "server.h"
 #include "util.h"
 
 #define F_PUBSUB_CMD "pubsub noscript loading stale"
 #define F_CONN "noscript loading stale fast no_auth allow_busy"
+#define F_TX "noscript loading stale"
 
 static struct command pubsub_subcommands[] = {
     {"channels", cmd_pubsub_channels, -2, 0, "pubsub loading stale", "@pubsub @slow", "pubsub",
@@ -109,8 +111,14 @@ static struct command command_table[] = {
      ""},
     {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous", "server",
      "1.0.0", "A container for debugging commands (not supported).", "Depends on subcommand.", ""},
+    {"discard", cmd_discard, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
+     "transactions", "2.0.0", "Discards a transaction.",
+     "O(N), when N is the number of queued commands", ""},
     {"echo", cmd_echo, 2, 0, "fast", "@fast @connection", "connection", "1.0.0",
      "Returns the given string.", "O(1)", "message:string"},
+    {"exec", cmd_exec, 1, CMD_F_NOT_QUEUED, F_TX " skip_slowlog", "@slow @transaction",
+     "transactions", "1.2.0", "Executes all commands in a transaction.",
+     "Depends on commands in the transaction", ""},
     {"flushall", cmd_flushall, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
      "1.0.0", "Removes all keys from all databases (there are none here).",
      "O(N) where N is the total number of keys in all databases", "flush-type:string:optional"},
@@ -124,6 +132,8 @@ static struct command command_table[] = {
     {"info", cmd_info, -1, 0, "loading stale sentinel", "@slow @dangerous", "server", "1.0.0",
      "Returns information and statistics about the server.", "O(1)",
      "section:string:optional,multiple"},
+    {"multi", cmd_multi, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
+     "transactions", "1.2.0", "Starts a transaction.", "O(1)", ""},
     {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast sentinel", "@fast @connection", "connection",
      "1.0.0", "Returns the server's liveliness response.", "O(1)", "message:string:optional"},
     {"psubscribe", cmd_psubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_PATTERNS, F_PUBSUB_CMD,
@@ -143,10 +153,10 @@ static struct command command_table[] = {
      "Stops listening to messages published to channels that match one or "
      "more patterns.",
      "O(N) where N is the number of patterns to unsubscribe.", "pattern:pattern:optional,multiple"},
-    {"quit", cmd_quit, -1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
-     "connection", "1.0.0", "Closes the connection.", "O(1)", ""},
-    {"reset", cmd_reset, 1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH, F_CONN, "@fast @connection",
-     "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
+    {"quit", cmd_quit, -1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH | CMD_F_NOT_QUEUED, F_CONN,
+     "@fast @connection", "connection", "1.0.0", "Closes the connection.", "O(1)", ""},
+    {"reset", cmd_reset, 1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH | CMD_F_NOT_QUEUED, F_CONN,
+     "@fast @connection", "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
     {"select", cmd_select, 2, 0, "loading stale fast", "@keyspace @fast", "connection", "1.0.0",
      "Changes the selected database (pub/sub is database independent).", "O(1)", "index:integer"},
     {"spublish", cmd_spublish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast",
@@ -267,7 +277,7 @@ void command_each(void (*fn)(const struct command *cmd, void *arg), void *arg)
 }
 
 /* Redis's "unknown command" text: the name and the first arguments, 128 bytes at most. */
-static void reply_unknown_command(struct client *c)
+static void format_unknown_command(const struct client *c, char *err, size_t errlen)
 {
     char args[256];
     size_t n = 0;
@@ -277,18 +287,18 @@ static void reply_unknown_command(struct client *c)
         int len = (int)c->argvlen[i] < room ? (int)c->argvlen[i] : room;
         n += (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", len, c->argv[i]);
     }
-    reply_errorf(c->reply, "unknown command '%.128s', with args beginning with: %s", c->argv[0],
-                 args);
+    snprintf(err, errlen, "unknown command '%.128s', with args beginning with: %s", c->argv[0],
+             args);
 }
 
-/* Finds the command (or subcommand) for c's arguments, replying with Redis's error when
- * there is none or the arity is wrong. Returns NULL after an error reply. */
-static const struct command *dispatch_lookup(struct client *c)
+/* Finds the command (or subcommand) for c's arguments; NULL when there is none. Formats
+ * Redis's error into err (left empty when the command may run): none, or a wrong arity. */
+static const struct command *dispatch_lookup(const struct client *c, char *err, size_t errlen)
 {
     struct command *cmd = top_lookup(c->argv[0], c->argvlen[0]);
 
     if (cmd == NULL) {
-        reply_unknown_command(c);
+        format_unknown_command(c, err, errlen);
         return NULL;
     }
     if (cmd->subcommands && c->argc >= 2) {
@@ -299,18 +309,14 @@ static const struct command *dispatch_lookup(struct client *c)
             for (i = 0; cmd->name[i] && i < sizeof(upper) - 1; i++)
                 upper[i] = (char)(cmd->name[i] - 'a' + 'A');
             upper[i] = '\0';
-            reply_errorf(c->reply, "unknown subcommand '%.128s'. Try %s HELP.", c->argv[1], upper);
+            snprintf(err, errlen, "unknown subcommand '%.128s'. Try %s HELP.", c->argv[1], upper);
             return NULL;
         }
         cmd = sub;
-    } else if (cmd->subcommands && cmd->proc == NULL) {
-        reply_errorf(c->reply, "wrong number of arguments for '%s' command", cmd->fullname);
-        return NULL;
     }
-    if ((cmd->arity > 0 && c->argc != cmd->arity) || c->argc < -cmd->arity) {
-        reply_errorf(c->reply, "wrong number of arguments for '%s' command", cmd->fullname);
-        return NULL;
-    }
+    if ((cmd->subcommands && cmd->proc == NULL && c->argc < 2) ||
+        (cmd->arity > 0 && c->argc != cmd->arity) || c->argc < -cmd->arity)
+        snprintf(err, errlen, "wrong number of arguments for '%s' command", cmd->fullname);
     return cmd;
 }
 
@@ -328,10 +334,10 @@ static int dispatch_acl_allows(const struct client *c, const struct command *cmd
     return 1;
 }
 
-void command_dispatch(struct client *c)
+/* Points c->reply where the next command replies: the discard buffer while CLIENT REPLY OFF
+ * or SKIP is in force, else c's output. */
+static void select_reply(struct client *c)
 {
-    const struct command *cmd;
-
     if (c->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP)) {
         if (discard_buf == NULL)
             discard_buf = evbuffer_new();
@@ -339,26 +345,68 @@ void command_dispatch(struct client *c)
     } else {
         c->reply = client_output(c);
     }
+}
 
-    cmd = dispatch_lookup(c);
-    if (cmd == NULL) {
-        /* error already sent */
-    } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
-        reply_error(c->reply, "-NOAUTH Authentication required.");
-    } else if (client_user(c) && !dispatch_acl_allows(c, cmd)) {
-        reply_error(c->reply, "-NOPERM this user has no permissions to access one of the "
+static void run(struct client *c, const struct command *cmd)
+{
+    c->cmd = cmd;
+    cmd->proc(c);
+    c->cmd = NULL;
+    server.stats.commands_processed++;
+}
+
+/* Refuses a command with err (a Redis error text, "-CODE ..." or plain for -ERR). Inside a
+ * transaction that dooms it; a refused EXEC ends it and says why, as Redis words it. */
+static void refuse(struct client *c, const struct command *cmd, const char *err)
+{
+    if (cmd && cmd->proc == cmd_exec) {
+        reply_errorf(c->reply, "-EXECABORT Transaction discarded because of: %s",
+                     err[0] == '-' ? err + 1 : err);
+        multi_discard(c);
+        return;
+    }
+    reply_error(c->reply, err);
+    multi_flag_error(c);
+}
+
+void command_run_queued(struct client *c, const struct command *cmd)
+{
+    select_reply(c);
+    if (client_user(c) && !dispatch_acl_allows(c, cmd))
+        reply_error(c->reply, "-NOPERM ACLs rules changed between the moment the transaction was "
+                              "accumulated and the EXEC call. This command is no longer allowed "
+                              "for the following reason: no permission to access one of the "
                               "channels used as arguments");
+    else
+        run(c, cmd);
+}
+
+void command_dispatch(struct client *c)
+{
+    char err[512] = "";
+    const struct command *cmd;
+
+    select_reply(c);
+    cmd = dispatch_lookup(c, err, sizeof(err));
+    c->last_cmd = cmd ? cmd->fullname : "NULL"; /* CLIENT LIST shows the running command too */
+    if (err[0]) {
+        refuse(c, cmd, err);
+    } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
+        refuse(c, cmd, "-NOAUTH Authentication required.");
+    } else if (client_user(c) && !dispatch_acl_allows(c, cmd)) {
+        refuse(c, cmd,
+               "-NOPERM this user has no permissions to access one of the channels used as "
+               "arguments");
     } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {
-        reply_errorf(c->reply,
-                     "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-                     "RESET are allowed in this context",
-                     cmd->fullname);
+        snprintf(err, sizeof(err),
+                 "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                 "RESET are allowed in this context",
+                 cmd->fullname);
+        refuse(c, cmd, err);
+    } else if ((c->flags & CLIENT_F_MULTI) && !(cmd->flags & CMD_F_NOT_QUEUED)) {
+        multi_queue(c, cmd);
     } else {
-        c->cmd = cmd;
-        c->last_cmd = cmd->fullname; /* CLIENT LIST shows the running command as its own */
-        cmd->proc(c);
-        c->cmd = NULL;
-        server.stats.commands_processed++;
+        run(c, cmd);
     }
 
     if (discard_buf)

@@ -1,6 +1,7 @@
 /* The command table and the dispatcher. The table is the only source of arity, flags and
- * the COMMAND / COMMAND DOCS output. The dispatcher checks existence, arity, auth and the
- * RESP2 subscribed-context rule before a handler runs, so handlers never re-validate. */
+ * the COMMAND / COMMAND DOCS output. The dispatcher checks existence, arity, auth, channel
+ * permissions and the RESP2 subscribed-context rule before a handler runs, so handlers never
+ * re-validate; inside a transaction it queues what passed (multi.h). */
 #ifndef EVB_COMMAND_H
 #define EVB_COMMAND_H
 
@@ -14,6 +15,7 @@ struct evbuffer;
 #define CMD_F_ACL_CHANNEL (1u << 2)  /* argv[1] is a channel the user must be allowed */
 #define CMD_F_ACL_CHANNELS (1u << 3) /* argv[1..] are channels the user must be allowed */
 #define CMD_F_ACL_PATTERNS (1u << 4) /* argv[1..] are patterns the user must be allowed */
+#define CMD_F_NOT_QUEUED (1u << 5)   /* runs at once inside a transaction (EXEC, RESET...) */
 
 typedef void command_proc(struct client *c);
 
@@ -37,8 +39,12 @@ struct command {
 /* Fills the full names. Call once at start. */
 void command_init(void);
 
-/* Runs the command in c->argc/argv after the checks. */
+/* Runs the command in c->argc/argv after the checks, or queues it inside a transaction. */
 void command_dispatch(struct client *c);
+
+/* Runs a command EXEC took from the queue: its replies obey CLIENT REPLY as it stands, and the
+ * user must still be allowed its channels (a reload may have changed the rules). */
+void command_run_queued(struct client *c, const struct command *cmd);
 
 /* Writes COMMAND, COMMAND COUNT/LIST/INFO/DOCS replies (cmd_server.c uses these). */
 size_t command_count(void);
@@ -58,6 +64,8 @@ command_proc cmd_publish, cmd_spublish, cmd_subscribe, cmd_unsubscribe, cmd_psub
 command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_hello,
     cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo, cmd_client_info,
     cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
+/* multi.c */
+command_proc cmd_multi, cmd_exec, cmd_discard;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_list, cmd_command_info, cmd_command_docs,
     cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb, cmd_dbsize, cmd_function_flush,

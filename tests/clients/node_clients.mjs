@@ -94,6 +94,13 @@ async function ioredisChecks() {
     `got ${bins.length} buffers`,
   );
   await expect(
+    "ioredis/multi-exec",
+    pub.multi().publish("io.a", "tx").ping().exec(),
+    (v) => same(v, [[null, 1], [null, "PONG"]]),
+  );
+  await arrived(got, 5);
+  check("ioredis/multi-message", same(got[4], ["message", "io.a", "tx"]), `got ${got[4]}`);
+  await expect(
     "ioredis/numsub",
     pub.pubsub("NUMSUB", "io.a", "io.none"),
     (v) => same(v, ["io.a", 1, "io.none", 0]),
@@ -169,6 +176,13 @@ async function nodeRedisChecks() {
     bins.length === 1 && bins[0].equals(binary),
     `got ${bins.length} buffers`,
   );
+  await expect(
+    "node-redis/multi-exec",
+    client.multi().publish("nr.a", "tx").ping().exec(),
+    (v) => same(v, [1, "PONG"]),
+  );
+  await arrived(got, 4);
+  check("node-redis/multi-message", same(got[3], ["message", "nr.a", "tx"]), `got ${got[3]}`);
   await expect(
     "node-redis/numsub",
     client.pubSubNumSub(["nr.a", "nr.none"]),

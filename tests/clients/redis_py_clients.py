@@ -1,6 +1,6 @@
 """redis-py (Debian's python3-redis) against a server on 127.0.0.1:PORT (argv[1]), as an
 application would use it: commands, a PubSub object with channel and pattern subscriptions,
-binary payloads, PUBSUB introspection and errors. Prints "ok clients/NAME" or
+binary payloads, transactions (pipeline), PUBSUB introspection and errors. Prints "ok clients/NAME" or
 "FAIL clients/NAME: why" per check (tests/integration/clients.sh); exits 1 when one fails."""
 import sys
 import time
@@ -82,6 +82,24 @@ def main():
         ],
         f"got {got!r}",
     )
+    # pipeline() is a transaction by default: MULTI, the commands, EXEC.
+    pipe = r.pipeline()
+    pipe.publish("py.a", "tx1").publish("py.p.y", "tx2").ping()
+    expect("pipeline-transaction", pipe.execute, lambda v: v == [1, 1, True])
+    got = messages(p, 2)
+    check(
+        "pipeline-transaction-messages",
+        [(m["channel"], m["data"]) for m in got] == [(b"py.a", b"tx1"), (b"py.p.y", b"tx2")],
+        f"got {got!r}",
+    )
+    pipe = r.pipeline()
+    pipe.publish("py.a", "never").execute_command("NOSUCH")
+    expect(
+        "pipeline-transaction-error",
+        lambda: error_text(pipe.execute),
+        lambda v: "unknown command 'NOSUCH'" in v,
+    )
+    # The doomed transaction published nothing: the next thing the subscriber gets is the pong.
     p.ping()
     pong = messages(p, 1)
     check("ping-while-subscribed", len(pong) == 1 and pong[0]["type"] == "pong", f"got {pong!r}")

@@ -72,6 +72,26 @@ check sha256-password-and-star "bob PUBLISH gave '$out'" test "$out" = 0
 out=$(timeout 5 redis-cli -3 -p "$port" HELLO 3 AUTH alice wonderland 2>&1 | head -2 | tr '\n' ' ')
 check hello-auth-user "HELLO 3 AUTH alice gave '$out'" sh -c 'printf "%s" "$1" | grep -q "server"' _ "$out"
 
+# Transactions: a channel refused while queuing dooms the transaction; one allowed when queued
+# but revoked by the reload below before EXEC is refused at EXEC, in Redis's words.
+python3 - "$port" "$dir/tx.go" >"$dir/tx.out" 2>&1 <<'EOF2' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+def say(*cmds):
+    s.sendall("".join(c + "\r\n" for c in cmds).encode())
+    time.sleep(0.3)
+    print(s.recv(65536).decode(errors="replace").replace("\r\n", "|"))
+say("AUTH alice wonderland", "MULTI", "PUBLISH sports x", "EXEC")
+say("MULTI", "PUBLISH news.today x", "PING")
+for _ in range(100):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+say("EXEC")
+EOF2
+txpid=$!
+pids+=("$txpid")
+
 # Subscribers that will lose access on reload, and one that keeps it.
 timeout 20 redis-cli -p "$port" --user alice --pass wonderland --no-auth-warning \
     PSUBSCRIBE 'news.*' >"$dir/pattern.out" 2>&1 &
@@ -100,6 +120,16 @@ check reload-drops-revoked-pattern "alice's news.* subscriber still connected" \
     sh -c "! kill -0 $patpid 2>/dev/null"
 check reload-drops-disabled-user "bob's subscriber still connected" \
     sh -c "for i in \$(seq 40); do kill -0 $bobpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+touch "$dir/tx.go"
+wait "$txpid"
+out=$(head -1 "$dir/tx.out")
+check multi-denied-channel-dooms "gave '$out'" test "$out" = \
+    "+OK|+OK|-$NOPERM|-EXECABORT Transaction discarded because of previous errors.|"
+out=$(sed -n 3p "$dir/tx.out")
+check multi-revoked-before-exec "EXEC gave '$out'" test "$out" = "*2|-NOPERM ACLs rules changed \
+between the moment the transaction was accumulated and the EXEC call. This command is no longer \
+allowed for the following reason: no permission to access one of the channels used as \
+arguments|+PONG|"
 out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning PUBLISH chat still-here)
 check reload-keeps-allowed-subscriber "PUBLISH chat reached '$out' subscribers" test "$out" = 1
 check reload-logged "no revocation line in the log" grep -q "access revoked by reload" "$dir/daemon.log"
