@@ -383,9 +383,10 @@ void command_run_queued(struct client *c, const struct command *cmd)
 
 void command_dispatch(struct client *c)
 {
-    char err[512] = "";
+    char err[512];
     const struct command *cmd;
 
+    err[0] = '\0'; /* not = "": that would clear 512 bytes per command */
     select_reply(c);
     cmd = dispatch_lookup(c, err, sizeof(err));
     c->last_cmd = cmd ? cmd->fullname : "NULL"; /* CLIENT LIST shows the running command too */
