@@ -52,7 +52,8 @@ void cmd_reset(struct client *c)
     pubsub_drop_client(c);
     c->resp = 2;
     c->db = 0;
-    c->flags &= ~(CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_REPLY_SKIP_NEXT);
+    /* A SKIP already in force still drops this reply, as in Redis. */
+    c->flags &= ~(CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP_NEXT);
     if (server.cfg.requirepass)
         c->flags &= ~CLIENT_F_AUTHENTICATED;
     if (c->ext) {
@@ -62,7 +63,8 @@ void cmd_reset(struct client *c)
         free(c->ext->name);
         c->ext->name = NULL;
     }
-    c->reply = client_output(c);
+    if (!(c->flags & CLIENT_F_REPLY_SKIP))
+        c->reply = client_output(c);
     reply_simple(c->reply, "RESET");
 }
 
@@ -291,7 +293,7 @@ void cmd_client_list(struct client *c)
     } else if (c->argc >= 4 && strcasecmp(c->argv[2], "id") == 0) {
         ids = xmalloc(sizeof(*ids) * (size_t)(c->argc - 3));
         for (int i = 3; i < c->argc; i++, nids++) {
-            if (util_parse_ll(c->argv[i], c->argvlen[i], &ids[nids]) < 0 || ids[nids] < 1) {
+            if (util_parse_ll(c->argv[i], c->argvlen[i], &ids[nids]) < 0) {
                 reply_error(c->reply, "Invalid client ID");
                 free(ids);
                 return;
@@ -303,22 +305,25 @@ void cmd_client_list(struct client *c)
     }
     struct evbuffer *b = evbuffer_new();
     struct client *o;
+    /* With IDs, Redis lists in their order, repeats, and skips the ones not connected. */
+    for (int i = 0; i < nids; i++) {
+        TAILQ_FOREACH(o, &server.clients, all_link)
+        {
+            if (ids[i] > 0 && (uint64_t)ids[i] == o->id) {
+                client_describe(o, b);
+                evbuffer_add(b, "\n", 1);
+            }
+        }
+    }
     TAILQ_FOREACH(o, &server.clients, all_link)
     {
-        if (type && client_is_type(o, type) != 1)
+        if (ids || (type && client_is_type(o, type) != 1))
             continue;
-        if (ids) {
-            int found = 0;
-            for (int i = 0; i < nids; i++)
-                found |= (uint64_t)ids[i] == o->id;
-            if (!found)
-                continue;
-        }
         client_describe(o, b);
         evbuffer_add(b, "\n", 1);
     }
     size_t len = evbuffer_get_length(b);
-    reply_verbatim(c->reply, c->resp, (const char *)evbuffer_pullup(b, -1), len);
+    reply_verbatim(c->reply, c->resp, len ? (const char *)evbuffer_pullup(b, -1) : "", len);
     evbuffer_free(b);
     free(ids);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -39,30 +40,58 @@ void cmd_command_count(struct client *c)
     reply_integer(c->reply, (long long)command_count());
 }
 
+/* COMMAND LIST's filter: none, a glob over full names, an ACL category, or a module (there
+ * are none, so nothing matches). */
 struct list_ctx {
     struct evbuffer *body;
     size_t n;
-    const char *pattern;
+    enum { LIST_ALL, LIST_PATTERN, LIST_ACLCAT, LIST_MODULE } by;
+    const char *arg;
 };
 
-/* command_each callback for COMMAND LIST: names, optionally filtered by a pattern. */
+/* Whether a space-separated category list ("@pubsub @fast") holds "@cat", in any case. */
+static int has_category(const char *acl, const char *cat)
+{
+    size_t len = strlen(cat);
+    for (const char *p = acl; (p = strchr(p, '@')) != NULL; p++)
+        if (strncasecmp(p + 1, cat, len) == 0 && (p[len + 1] == ' ' || p[len + 1] == '\0'))
+            return 1;
+    return 0;
+}
+
+static void list_one(struct list_ctx *l, const struct command *cmd)
+{
+    const char *name = cmd->fullname;
+    if (l->by == LIST_MODULE ||
+        (l->by == LIST_PATTERN && !pattern_match(l->arg, strlen(l->arg), name, strlen(name), 1)) ||
+        (l->by == LIST_ACLCAT && !has_category(cmd->acl, l->arg)))
+        return;
+    reply_bulk_cstr(l->body, name);
+    l->n++;
+}
+
+/* command_each callback for COMMAND LIST: a command, then its subcommands, as Redis lists
+ * them ("pubsub", "pubsub|channels", ...). */
 static void list_each_cb(const struct command *cmd, void *arg)
 {
-    struct list_ctx *l = arg;
-    if (l->pattern &&
-        !pattern_match(l->pattern, strlen(l->pattern), cmd->name, strlen(cmd->name), 1))
-        return;
-    reply_bulk_cstr(l->body, cmd->name);
-    l->n++;
+    list_one(arg, cmd);
+    for (const struct command *s = cmd->subcommands; s && s->name; s++)
+        list_one(arg, s);
 }
 
 void cmd_command_list(struct client *c)
 {
-    struct list_ctx l = {evbuffer_new(), 0, NULL};
-    if (c->argc == 5 && strcasecmp(c->argv[2], "filterby") == 0 &&
-        strcasecmp(c->argv[3], "pattern") == 0) {
-        l.pattern = c->argv[4];
-    } else if (c->argc != 2) {
+    struct list_ctx l = {evbuffer_new(), 0, LIST_ALL, NULL};
+    if (c->argc == 5 && strcasecmp(c->argv[2], "filterby") == 0) {
+        l.arg = c->argv[4];
+        if (strcasecmp(c->argv[3], "pattern") == 0)
+            l.by = LIST_PATTERN;
+        else if (strcasecmp(c->argv[3], "aclcat") == 0)
+            l.by = LIST_ACLCAT;
+        else if (strcasecmp(c->argv[3], "module") == 0)
+            l.by = LIST_MODULE;
+    }
+    if (l.by == LIST_ALL && c->argc != 2) {
         reply_error(c->reply, "syntax error");
         evbuffer_free(l.body);
         return;
@@ -115,6 +144,17 @@ void cmd_command_docs(struct client *c)
     }
 }
 
+/* COMMAND GETKEYS and GETKEYSANDFLAGS: no command here takes keys (Redis marks shard channels
+ * not_key), so a known command gets Redis's "no key arguments" error, which Redis gives before
+ * it looks at the arity. */
+void cmd_command_getkeys(struct client *c)
+{
+    if (command_find(c->argc - 2, c->argv + 2, c->argvlen + 2) == NULL)
+        reply_error(c->reply, "Invalid command specified");
+    else
+        reply_error(c->reply, "The command has no key arguments");
+}
+
 void cmd_command_help(struct client *c)
 {
     static const char *const lines[] = {
@@ -125,9 +165,13 @@ void cmd_command_help(struct client *c)
         "    Count the commands.",
         "DOCS [<command-name> ...]",
         "    Document the given commands, or all of them.",
+        "GETKEYS <full-command>",
+        "    Return the keys of a command (an error here: no command takes keys).",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys of a command and how it uses them (the same error).",
         "INFO [<command-name> ...]",
         "    Describe the given commands, or all of them.",
-        "LIST [FILTERBY PATTERN <pattern>]",
+        "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
         "    List the command names.",
         "HELP",
         "    Print this help.",
@@ -279,12 +323,58 @@ static void info_pubsub(struct evbuffer *b)
                         server.batch_engaged ? server.batch_window_us : 0, s->batch_declines);
 }
 
+/* Appends "# Replication": a broker is never a replica and has none. */
+static void info_replication(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+}
+
+/* Appends "# CPU" as Redis does: seconds of system and user time, of the process, of its
+ * children (none) and of the loop's thread. */
+static void info_cpu(struct evbuffer *b)
+{
+    struct rusage self, children, thread;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    getrusage(RUSAGE_THREAD, &thread);
+    evbuffer_add_printf(
+        b,
+        "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
+        "used_cpu_sys_children:%ld.%06ld\r\nused_cpu_user_children:%ld.%06ld\r\n"
+        "used_cpu_sys_main_thread:%ld.%06ld\r\nused_cpu_user_main_thread:%ld.%06ld\r\n",
+        (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec,
+        (long)self.ru_utime.tv_usec, (long)children.ru_stime.tv_sec,
+        (long)children.ru_stime.tv_usec, (long)children.ru_utime.tv_sec,
+        (long)children.ru_utime.tv_usec, (long)thread.ru_stime.tv_sec,
+        (long)thread.ru_stime.tv_usec, (long)thread.ru_utime.tv_sec, (long)thread.ru_utime.tv_usec);
+}
+
+/* Sections Redis always has that are empty or constant here; tools probe them (a client
+ * reads cluster_enabled to choose its mode). */
+static void info_modules(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# Modules\r\n");
+}
+
+static void info_cluster(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# Cluster\r\ncluster_enabled:0\r\n");
+}
+
+static void info_keyspace(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# Keyspace\r\n");
+}
+
+/* Redis's sections in Redis's order, then evbrokerd's own. */
 static const struct {
     const char *name;
     void (*fn)(struct evbuffer *b);
 } info_sections[] = {
-    {"server", info_server}, {"clients", info_clients}, {"memory", info_memory},
-    {"stats", info_stats},   {"pubsub", info_pubsub},   {"bridge", bridge_info},
+    {"server", info_server},   {"clients", info_clients},         {"memory", info_memory},
+    {"stats", info_stats},     {"replication", info_replication}, {"cpu", info_cpu},
+    {"modules", info_modules}, {"cluster", info_cluster},         {"keyspace", info_keyspace},
+    {"pubsub", info_pubsub},   {"bridge", bridge_info},
 };
 
 #define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))
@@ -320,14 +410,24 @@ void cmd_info(struct client *c)
     evbuffer_free(b);
 }
 
+/* Whether argv[i] is a flush mode Redis accepts (FLUSHALL, FLUSHDB, FUNCTION FLUSH). */
+static int flush_mode(const struct client *c, int i)
+{
+    return strcasecmp(c->argv[i], "async") == 0 || strcasecmp(c->argv[i], "sync") == 0;
+}
+
+/* FLUSHALL and FLUSHDB [ASYNC|SYNC]: nothing to flush, but Redis's syntax check. */
 void cmd_flushall(struct client *c)
 {
-    reply_simple(c->reply, "OK");
+    if (c->argc > 2 || (c->argc == 2 && !flush_mode(c, 1)))
+        reply_error(c->reply, "syntax error");
+    else
+        reply_simple(c->reply, "OK");
 }
 
 void cmd_flushdb(struct client *c)
 {
-    reply_simple(c->reply, "OK");
+    cmd_flushall(c);
 }
 
 void cmd_dbsize(struct client *c)
@@ -337,7 +437,27 @@ void cmd_dbsize(struct client *c)
 
 void cmd_function_flush(struct client *c)
 {
-    reply_simple(c->reply, "OK");
+    if (c->argc > 3)
+        reply_errorf(c->reply,
+                     "unknown subcommand or wrong number of arguments for '%.128s'. Try FUNCTION "
+                     "HELP.",
+                     c->argv[1]);
+    else if (c->argc == 3 && !flush_mode(c, 2))
+        reply_error(c->reply, "FUNCTION FLUSH only supports SYNC|ASYNC option");
+    else
+        reply_simple(c->reply, "OK");
+}
+
+void cmd_function_help(struct client *c)
+{
+    static const char *const lines[] = {
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete every library (evbrokerd keeps none, so there is nothing to delete).",
+        "HELP",
+        "    Print this help.",
+    };
+    reply_lines(c->reply, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 void cmd_debug(struct client *c)

@@ -53,14 +53,15 @@ static struct command client_subcommands[] = {
     {"id", cmd_client_id, 2, 0, "noscript loading stale", "@slow @connection", "connection",
      "5.0.0", "Returns the unique client ID of the connection.", "O(1)", ""},
     {"info", cmd_client_info, 2, 0, "noscript loading stale", "@slow @connection", "connection",
-     "6.2.0", "Returns information about the connection.", "O(1)", ""},
+     "6.2.0", "Returns information about the connection.", "O(1)", "",
+     .tips = "nondeterministic_output"},
     {"kill", cmd_client_kill, -3, 0, "admin noscript loading stale",
      "@admin @slow @dangerous @connection", "connection", "2.4.0", "Terminates open connections.",
      "O(N) where N is the number of client connections", "filter:string"},
     {"list", cmd_client_list, -2, 0, "admin noscript loading stale",
      "@admin @slow @dangerous @connection", "connection", "2.4.0", "Lists open connections.",
      "O(N) where N is the number of client connections",
-     "type:string:optional client-id:integer:optional,multiple"},
+     "type:string:optional client-id:integer:optional,multiple", .tips = "nondeterministic_output"},
     {"reply", cmd_client_reply, 3, 0, "noscript loading stale", "@slow @connection", "connection",
      "3.2.0", "Instructs the server whether to reply to commands.", "O(1)", "action:string"},
     {"setinfo", cmd_client_setinfo, 4, 0, "noscript loading stale", "@slow @connection",
@@ -74,17 +75,28 @@ static struct command client_subcommands[] = {
 static struct command command_subcommands[] = {
     {"count", cmd_command_count, 2, 0, "loading stale", "@slow @connection", "server", "2.8.13",
      "Returns a count of commands.", "O(1)", ""},
+    {"getkeys", cmd_command_getkeys, -4, 0, "loading stale", "@slow @connection", "server",
+     "2.8.13",
+     "Extracts the key names from an arbitrary command (none here: no command takes keys).",
+     "O(N) where N is the number of arguments to the command",
+     "command:string arg:string:optional,multiple"},
+    {"getkeysandflags", cmd_command_getkeys, -4, 0, "loading stale", "@slow @connection", "server",
+     "7.0.0", "Extracts the key names and access flags for an arbitrary command (none here).",
+     "O(N) where N is the number of arguments to the command",
+     "command:string arg:string:optional,multiple"},
     {"docs", cmd_command_docs, -2, 0, "loading stale", "@slow @connection", "server", "7.0.0",
      "Returns documentary information about one, multiple or all commands.",
-     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple"},
+     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple",
+     .tips = "nondeterministic_output_order"},
     {"help", cmd_command_help, 2, 0, "loading stale", "@slow @connection", "server", "5.0.0",
      "Returns helpful text about the different subcommands.", "O(1)", ""},
     {"info", cmd_command_info, -2, 0, "loading stale", "@slow @connection", "server", "2.8.13",
      "Returns information about one, multiple or all commands.",
-     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple"},
+     "O(N) where N is the number of commands to look up", "command-name:string:optional,multiple",
+     .tips = "nondeterministic_output_order"},
     {"list", cmd_command_list, -2, 0, "loading stale", "@slow @connection", "server", "7.0.0",
      "Returns a list of command names.", "O(N) where N is the total number of Redis commands",
-     "filterby:string:optional"},
+     "filterby:string:optional", .tips = "nondeterministic_output_order"},
     {0},
 };
 
@@ -92,12 +104,14 @@ static struct command function_subcommands[] = {
     {"flush", cmd_function_flush, -2, 0, "write noscript", "@write @slow @scripting", "scripting",
      "7.0.0", "Deletes all libraries and functions (there are none here).",
      "O(N) where N is the number of functions deleted", "flush-type:string:optional"},
+    {"help", cmd_function_help, 2, 0, "loading stale", "@slow @scripting", "scripting", "7.0.0",
+     "Returns helpful text about the different subcommands.", "O(1)", ""},
     {0},
 };
 
 static struct command command_table[] = {
-    {"auth", cmd_auth, -2, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection", "connection",
-     "1.0.0", "Authenticates the connection.",
+    {"auth", cmd_auth, -2, CMD_F_NO_AUTH, F_CONN, "@fast @connection", "connection", "1.0.0",
+     "Authenticates the connection.",
      "O(N) where N is the number of passwords defined for the user",
      "username:string:optional password:string"},
     {"client", NULL, -2, 0, "", "@slow", "connection", "2.4.0",
@@ -105,37 +119,42 @@ static struct command command_table[] = {
      client_subcommands},
     {"command", cmd_command, -1, 0, "loading stale", "@slow @connection", "server", "2.8.13",
      "Returns detailed information about all commands.",
-     "O(N) where N is the total number of Redis commands", "", command_subcommands},
+     "O(N) where N is the total number of Redis commands", "", command_subcommands,
+     .tips = "nondeterministic_output_order"},
     {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
-     "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)",
-     ""},
+     "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)", "",
+     .tips = "request_policy:all_shards response_policy:agg_sum"},
     {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous", "server",
      "1.0.0", "A container for debugging commands (not supported).", "Depends on subcommand.", ""},
     {"discard", cmd_discard, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
      "transactions", "2.0.0", "Discards a transaction.",
      "O(N), when N is the number of queued commands", ""},
-    {"echo", cmd_echo, 2, 0, "fast", "@fast @connection", "connection", "1.0.0",
+    {"echo", cmd_echo, 2, 0, "loading stale fast", "@fast @connection", "connection", "1.0.0",
      "Returns the given string.", "O(1)", "message:string"},
     {"exec", cmd_exec, 1, CMD_F_NOT_QUEUED, F_TX " skip_slowlog", "@slow @transaction",
      "transactions", "1.2.0", "Executes all commands in a transaction.",
      "Depends on commands in the transaction", ""},
     {"flushall", cmd_flushall, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
      "1.0.0", "Removes all keys from all databases (there are none here).",
-     "O(N) where N is the total number of keys in all databases", "flush-type:string:optional"},
+     "O(N) where N is the total number of keys in all databases", "flush-type:string:optional",
+     .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"flushdb", cmd_flushdb, -1, 0, "write", "@keyspace @write @slow @dangerous", "server", "1.0.0",
      "Remove all keys from the current database (there are none here).",
-     "O(N) where N is the number of keys in the selected database", "flush-type:string:optional"},
+     "O(N) where N is the number of keys in the selected database", "flush-type:string:optional",
+     .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"function", NULL, -2, 0, "", "@slow", "scripting", "7.0.0",
      "A container for function commands.", "Depends on subcommand.", "", function_subcommands},
-    {"hello", cmd_hello, -1, CMD_F_NO_AUTH, F_CONN " sentinel", "@fast @connection", "connection",
-     "6.0.0", "Handshakes with the Redis server.", "O(1)", "arguments:string:optional"},
-    {"info", cmd_info, -1, 0, "loading stale sentinel", "@slow @dangerous", "server", "1.0.0",
+    {"hello", cmd_hello, -1, CMD_F_NO_AUTH, F_CONN, "@fast @connection", "connection", "6.0.0",
+     "Handshakes with the Redis server.", "O(1)", "arguments:string:optional"},
+    {"info", cmd_info, -1, 0, "loading stale", "@slow @dangerous", "server", "1.0.0",
      "Returns information and statistics about the server.", "O(1)",
-     "section:string:optional,multiple"},
+     "section:string:optional,multiple",
+     .tips = "nondeterministic_output request_policy:all_shards response_policy:special"},
     {"multi", cmd_multi, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
      "transactions", "1.2.0", "Starts a transaction.", "O(1)", ""},
-    {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast sentinel", "@fast @connection", "connection",
-     "1.0.0", "Returns the server's liveliness response.", "O(1)", "message:string:optional"},
+    {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast", "@fast @connection", "connection", "1.0.0",
+     "Returns the server's liveliness response.", "O(1)", "message:string:optional",
+     .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"psubscribe", cmd_psubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_PATTERNS, F_PUBSUB_CMD,
      "@pubsub @slow", "pubsub", "2.0.0",
      "Listens for messages published to channels that match one or more patterns.",
@@ -157,25 +176,25 @@ static struct command command_table[] = {
      "@fast @connection", "connection", "1.0.0", "Closes the connection.", "O(1)", ""},
     {"reset", cmd_reset, 1, CMD_F_PUBSUB_OK | CMD_F_NO_AUTH | CMD_F_NOT_QUEUED, F_CONN,
      "@fast @connection", "connection", "6.2.0", "Resets the connection.", "O(1)", ""},
-    {"select", cmd_select, 2, 0, "loading stale fast", "@keyspace @fast", "connection", "1.0.0",
+    {"select", cmd_select, 2, 0, "loading stale fast", "@fast @connection", "connection", "1.0.0",
      "Changes the selected database (pub/sub is database independent).", "O(1)", "index:integer"},
     {"spublish", cmd_spublish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast",
      "pubsub", "7.0.0", "Post a message to a shard channel",
      "O(N) where N is the number of clients subscribed to the receiving shard channel.",
-     "shardchannel:string message:string"},
+     "shardchannel:string message:string", .last_key = 1},
     {"ssubscribe", cmd_ssubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_CHANNELS, F_PUBSUB_CMD,
      "@pubsub @slow", "pubsub", "7.0.0", "Listens for messages published to shard channels.",
      "O(N) where N is the number of shard channels to subscribe to.",
-     "shardchannel:string:multiple"},
+     "shardchannel:string:multiple", .last_key = -1},
     {"subscribe", cmd_subscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_CHANNELS, F_PUBSUB_CMD,
      "@pubsub @slow", "pubsub", "2.0.0", "Listens for messages published to channels.",
      "O(N) where N is the number of channels to subscribe to.", "channel:string:multiple"},
     {"sunsubscribe", cmd_sunsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "7.0.0", "Stops listening to messages posted to shard channels.",
      "O(N) where N is the number of shard channels to unsubscribe.",
-     "shardchannel:string:optional,multiple"},
+     "shardchannel:string:optional,multiple", .last_key = -1},
     {"time", cmd_time, 1, 0, "loading stale fast", "@fast", "server", "2.6.0",
-     "Returns the server time.", "O(1)", ""},
+     "Returns the server time.", "O(1)", "", .tips = "nondeterministic_output"},
     {"unsubscribe", cmd_unsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "2.0.0", "Stops listening to messages posted to channels.",
      "O(N) where N is the number of channels to unsubscribe.", "channel:string:optional,multiple"},
@@ -252,6 +271,14 @@ static struct command *top_lookup(const char *name, size_t len)
         if (util_strcaseeq(c->name, name, len))
             return c;
     return NULL;
+}
+
+const struct command *command_find(int argc, char **argv, const size_t *argvlen)
+{
+    struct command *cmd = top_lookup(argv[0], argvlen[0]);
+    if (cmd && cmd->subcommands && argc >= 2)
+        return table_lookup(cmd->subcommands, argv[1], argvlen[1]);
+    return cmd;
 }
 
 const struct command *command_lookup(const char *name, size_t len)
@@ -447,6 +474,55 @@ static void reply_word_set(struct evbuffer *out, int resp, const char *words)
     }
 }
 
+/* Replies COMMAND INFO's tips, a space-separated list, as a set of bulk strings. */
+static void reply_tips(struct evbuffer *out, int resp, const char *tips)
+{
+    size_t n = 0;
+    for (const char *p = tips; *p; p += strcspn(p, " ")) {
+        p += strspn(p, " ");
+        n += *p != '\0';
+    }
+    reply_set(out, resp, n);
+    for (const char *p = tips + strspn(tips, " "); *p; p += strspn(p, " ")) {
+        size_t len = strcspn(p, " ");
+        reply_bulk(out, p, len);
+        p += len;
+    }
+}
+
+/* Replies the key specs of a shard channel command (last_key 1: argv[1]; -1: argv[1..]) as
+ * Redis 7.0 describes them: channels that route like keys but are not keys. */
+static void reply_key_specs(struct evbuffer *out, int resp, int last_key)
+{
+    reply_set(out, resp, last_key ? 1 : 0);
+    if (last_key == 0)
+        return;
+    reply_map(out, resp, 3);
+    reply_bulk_cstr(out, "flags");
+    reply_set(out, resp, 1);
+    reply_simple(out, "not_key");
+    reply_bulk_cstr(out, "begin_search");
+    reply_map(out, resp, 2);
+    reply_bulk_cstr(out, "type");
+    reply_bulk_cstr(out, "index");
+    reply_bulk_cstr(out, "spec");
+    reply_map(out, resp, 1);
+    reply_bulk_cstr(out, "index");
+    reply_integer(out, 1);
+    reply_bulk_cstr(out, "find_keys");
+    reply_map(out, resp, 2);
+    reply_bulk_cstr(out, "type");
+    reply_bulk_cstr(out, "range");
+    reply_bulk_cstr(out, "spec");
+    reply_map(out, resp, 3);
+    reply_bulk_cstr(out, "lastkey");
+    reply_integer(out, last_key == 1 ? 0 : -1);
+    reply_bulk_cstr(out, "keystep");
+    reply_integer(out, 1);
+    reply_bulk_cstr(out, "limit");
+    reply_integer(out, 0);
+}
+
 /* Number of entries in a zero-terminated subcommand table. */
 static size_t subcommand_count(const struct command *cmd)
 {
@@ -462,12 +538,12 @@ void command_reply_info(struct evbuffer *out, int resp, const struct command *cm
     reply_bulk_cstr(out, cmd->fullname);
     reply_integer(out, cmd->arity);
     reply_word_set(out, resp, cmd->info_flags);
-    reply_integer(out, 0); /* first key: pub/sub commands take no keys */
-    reply_integer(out, 0);
-    reply_integer(out, 0);
+    reply_integer(out, cmd->last_key ? 1 : 0); /* first, last key and step */
+    reply_integer(out, cmd->last_key);
+    reply_integer(out, cmd->last_key ? 1 : 0);
     reply_word_set(out, resp, cmd->acl);
-    reply_set(out, resp, 0); /* tips */
-    reply_set(out, resp, 0); /* key specs */
+    reply_tips(out, resp, cmd->tips ? cmd->tips : "");
+    reply_key_specs(out, resp, cmd->last_key);
     /* Redis sends an empty set when there are no subcommands, else an array. */
     if (subcommand_count(cmd) == 0)
         reply_set(out, resp, 0);

@@ -34,6 +34,8 @@ struct command {
     struct command *subcommands; /* table ended by a zeroed entry, or NULL */
     const char *parent;          /* container name for a subcommand; filled at start */
     char fullname[40];           /* "pubsub|numsub"; filled at start */
+    const char *tips;            /* COMMAND INFO tips, space separated, or NULL */
+    int last_key; /* shard channels as Redis's key specs: 1 = argv[1], -1 = argv[1..]; 0 none */
 };
 
 /* Fills the full names. Call once at start. */
@@ -50,6 +52,8 @@ void command_run_queued(struct client *c, const struct command *cmd);
 size_t command_count(void);
 void command_reply_info(struct evbuffer *out, int resp, const struct command *cmd);
 void command_reply_docs(struct evbuffer *out, int resp, const struct command *cmd);
+/* The command (or subcommand) an argument vector names, or NULL; arity is not checked. */
+const struct command *command_find(int argc, char **argv, const size_t *argvlen);
 /* Looks a top-level command up by name (case-insensitive), or NULL. */
 const struct command *command_lookup(const char *name, size_t len);
 /* Calls fn for every top-level command in table order. */
@@ -67,8 +71,8 @@ command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_
 /* multi.c */
 command_proc cmd_multi, cmd_exec, cmd_discard;
 /* cmd_server.c */
-command_proc cmd_command, cmd_command_count, cmd_command_list, cmd_command_info, cmd_command_docs,
-    cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb, cmd_dbsize, cmd_function_flush,
-    cmd_debug, cmd_time;
+command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
+    cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,
+    cmd_dbsize, cmd_function_flush, cmd_function_help, cmd_debug, cmd_time;
 
 #endif

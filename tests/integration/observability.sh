@@ -336,8 +336,13 @@ fields = ["redis_version", "evbrokerd_version", "process_id", "tcp_port", "uptim
           "pubsub_publishes", "pubsub_deliveries"]
 check("info_fields", all(f in info for f in fields),
       "missing %s" % [f for f in fields if f not in info])
-check("info_sections", sections[:5] == ["Server", "Clients", "Memory", "Stats", "Pubsub"],
+check("info_sections", sections[:10] == ["Server", "Clients", "Memory", "Stats", "Replication",
+                                          "CPU", "Modules", "Cluster", "Keyspace", "Pubsub"],
       "got %s" % sections)
+check("info_cluster_replication", info.get("cluster_enabled") == "0" and
+      info.get("role") == "master" and float(info.get("used_cpu_user", "-1")) >= 0,
+      "cluster_enabled %s, role %s, used_cpu_user %s" % (info.get("cluster_enabled"),
+      info.get("role"), info.get("used_cpu_user")))
 cons = {"tcp_port": str(port), "blocked_clients": "0", "connected_clients": "4",
         "pubsub_clients": "3", "pubsub_channels": "1",
         "pubsub_publishes": str(int(m1["evbrokerd_messages_published_total{}"])),
