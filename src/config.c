@@ -17,11 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+
+/* A configuration file is a few KiB; anything past this is the wrong file. */
+#define CONFIG_FILE_MAX (1 << 20)
 
 #define CONFIG_MB (1024LL * 1024)
 #define CONFIG_SUN_PATH_MAX ((long long)sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -875,33 +881,53 @@ static int config_handler(void *user, const char *section, const char *name, con
 }
 
 /* Reads a whole file into memory. Returns the buffer (caller frees) or NULL with errno set. */
-static char *config_read_file(const char *path, size_t *lenp)
+/* Reads the whole file, or says why not in why. Only a regular file of at most
+ * CONFIG_FILE_MAX bytes: a FIFO would block the loop in open or read (a reload runs there),
+ * and /dev/zero or a wrong path to a huge file would take all memory. */
+static char *config_read_file(const char *path, size_t *lenp, char *why, size_t whylen)
 {
-    FILE *f = fopen(path, "r");
-    size_t cap = 4096, len = 0;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    size_t len = 0;
     char *buf;
 
-    if (f == NULL)
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot open: %s", strerror(errno));
         return NULL;
-    buf = xmalloc(cap);
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+        if (S_ISREG(st.st_mode))
+            snprintf(why, whylen, "larger than %d bytes: is this the configuration file?",
+                     CONFIG_FILE_MAX);
+        else
+            snprintf(why, whylen, "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    buf = xmalloc(CONFIG_FILE_MAX + 1);
     for (;;) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (len < cap)
+        ssize_t n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(why, whylen, "cannot read: %s", strerror(errno));
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        len += (size_t)n;
+        if (n == 0 || len > CONFIG_FILE_MAX)
             break;
-        cap *= 2;
-        buf = xrealloc(buf, cap);
     }
-    if (ferror(f)) {
-        int saved = errno;
-        fclose(f);
+    close(fd);
+    if (len > CONFIG_FILE_MAX) { /* it grew after fstat */
+        snprintf(why, whylen, "larger than %d bytes: is this the configuration file?",
+                 CONFIG_FILE_MAX);
         free(buf);
-        errno = saved != 0 ? saved : EIO;
         return NULL;
     }
-    fclose(f);
     *lenp = len;
-    return buf;
+    return xrealloc(buf, len + 1);
 }
 
 /* Checks that the [tls] keys fit together (what a listener needs is set), reported on the
@@ -936,9 +962,10 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
     ld.report = report;
     ld.arg = arg;
     errno = 0;
-    buf = config_read_file(path, &ld.len);
+    char why[256];
+    buf = config_read_file(path, &ld.len, why, sizeof(why));
     if (buf == NULL) {
-        config_problem(&ld, 0, "cannot open: %s", strerror(errno));
+        config_problem(&ld, 0, "%s", why);
         return ld.problems;
     }
     ld.buf = buf;

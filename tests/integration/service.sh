@@ -165,6 +165,15 @@ check reload-invalid-keeps-running "daemon not serving after an invalid reload" 
     sh -c "timeout 5 redis-cli -p $port -a s3cret --no-auth-warning PING | grep -q PONG"
 check reload-invalid-logged "no log line for the rejected reload" \
     grep -q 'Reload of .* failed' "$dir/load.log"
+# The configuration path replaced by a FIFO nobody writes: the reload must neither block the
+# loop (open and read of a FIFO wait for a writer) nor be taken as an empty file.
+rm -f "$dir/load.conf"
+mkfifo "$dir/load.conf"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-fifo-does-not-block "daemon not serving after a reload from a FIFO" \
+    sh -c "timeout 2 redis-cli -p $port -a s3cret --no-auth-warning PING | grep -q PONG"
+check reload-fifo-logged "no 'not a regular file' line" grep -q 'not a regular file' "$dir/load.log"
 kill "$daemon"
 
 # --- configuration errors: right line, non-zero exit -------------------------------------

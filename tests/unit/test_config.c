@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -643,11 +644,51 @@ START_TEST(test_unreadable_file_is_one_problem)
                                 "directory");
     problems_free(&p);
     ck_assert_int_eq(config_load(&cfg, "/", problems_collect_cb, &p), 1);
-    ck_assert_str_eq(p.line[0], "/: cannot open: Is a directory");
+    ck_assert_str_eq(p.line[0], "/: not a regular file");
     problems_free(&p);
     /* A NULL callback still counts. */
     ck_assert_int_eq(config_load(&cfg, "/nonexistent", NULL, NULL), 1);
     config_free(&cfg);
+}
+END_TEST
+
+/* A reload reads the file on the event loop: a FIFO must not block it (open and read would
+ * wait for a writer), and an endless or huge file must not take all memory. */
+START_TEST(test_only_a_regular_file_of_sane_size_is_read)
+{
+    struct config cfg;
+    struct problems p = {0};
+    char dir[] = "/tmp/evb-conf.XXXXXX", path[64], big[64];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    config_init(&cfg);
+    ck_assert_int_eq(config_load(&cfg, path, problems_collect_cb, &p), 1);
+    ck_assert_ptr_nonnull(strstr(p.line[0], ": not a regular file"));
+    problems_free(&p);
+    ck_assert_int_eq(config_load(&cfg, "/dev/zero", problems_collect_cb, &p), 1);
+    ck_assert_str_eq(p.line[0], "/dev/zero: not a regular file");
+    problems_free(&p);
+
+    /* 1 MiB of comments loads; one byte more is refused whole. */
+    snprintf(big, sizeof(big), "%s/big.conf", dir);
+    FILE *f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < (1 << 20) / 64; i++)
+        fprintf(f, "#%62s\n", "");
+    fclose(f);
+    ck_assert_int_eq(config_load(&cfg, big, problems_collect_cb, &p), 0);
+    f = fopen(big, "a");
+    fputc('\n', f);
+    fclose(f);
+    ck_assert_int_eq(config_load(&cfg, big, problems_collect_cb, &p), 1);
+    ck_assert_ptr_nonnull(strstr(p.line[0], ": larger than 1048576 bytes"));
+    problems_free(&p);
+    config_free(&cfg);
+    unlink(path);
+    unlink(big);
+    rmdir(dir);
 }
 END_TEST
 
@@ -733,6 +774,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_set_overrides_port_and_bind);
     tcase_add_test(tc, test_octal_permissions);
     tcase_add_test(tc, test_unreadable_file_is_one_problem);
+    tcase_add_test(tc, test_only_a_regular_file_of_sane_size_is_read);
     tcase_add_test(tc, test_empty_file_keeps_defaults);
     tcase_add_test(tc, test_free_then_init_again);
     suite_add_tcase(s, tc);
