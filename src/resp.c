@@ -143,7 +143,9 @@ static void request_reset(struct resp_parser *p)
 }
 
 /* Makes room for need more arena bytes. The argument being stored needs at most most more
- * bytes, which caps the geometric growth: an announced length alone never costs memory. */
+ * bytes, which caps the doubling: an announced length alone never costs memory. The arena
+ * still grows by half at least, or a command of many small arguments would move it once per
+ * argument (quadratic wherever realloc cannot grow in place). */
 static void arena_reserve(struct resp_parser *p, size_t need, size_t most)
 {
     size_t want, limit;
@@ -152,6 +154,8 @@ static void arena_reserve(struct resp_parser *p, size_t need, size_t most)
         return;
     want = p->arena_cap >= ARENA_MIN / 2 ? p->arena_cap * 2 : ARENA_MIN;
     limit = most > SIZE_MAX - p->arena_len ? SIZE_MAX : p->arena_len + most;
+    if (limit < p->arena_cap + p->arena_cap / 2)
+        limit = p->arena_cap + p->arena_cap / 2;
     if (limit < ARENA_MIN)
         limit = ARENA_MIN;
     if (want > limit)

@@ -779,6 +779,40 @@ START_TEST(argument_of_24_mib)
 }
 END_TEST
 
+/* 200,000 three-byte arguments fed in 4 KiB pieces: the arena grows geometrically, so it
+ * moves a few dozen times, not once per argument (which was quadratic under ASan). */
+START_TEST(many_small_arguments_grow_the_arena_geometrically)
+{
+    enum { ARGS = 200000 };
+    struct resp_parser p;
+    size_t len = 0, cap = (size_t)ARGS * 10 + 32, used, off = 0, last_cap = 0;
+    char *in = malloc(cap);
+    int moves = 0;
+    enum resp_status st = RESP_INCOMPLETE;
+
+    len += (size_t)snprintf(in, cap, "*%d\r\n", ARGS);
+    for (int i = 0; i < ARGS; i++)
+        len += (size_t)snprintf(in + len, cap - len, "$3\r\n%03d\r\n", i % 1000);
+    resp_parser_init(&p);
+    while (off < len && st == RESP_INCOMPLETE) {
+        size_t n = len - off < 4096 ? len - off : 4096;
+        st = resp_parser_feed(&p, NULL, in + off, n, &used);
+        off += used;
+        if (p.arena_cap != last_cap) {
+            moves++;
+            last_cap = p.arena_cap;
+        }
+    }
+    ck_assert_int_eq(st, RESP_COMMAND);
+    ck_assert_int_eq(p.argc, ARGS);
+    ck_assert_str_eq(p.argv[ARGS - 1], "999");
+    ck_assert_msg(moves < 64, "the arena grew %d times", moves);
+    ck_assert_uint_le(p.arena_cap, 2 * (size_t)ARGS * 4 + 1024);
+    resp_parser_free(&p);
+    free(in);
+}
+END_TEST
+
 START_TEST(unauthenticated_limits_at_bounds)
 {
     struct gen in = {0};
@@ -836,6 +870,7 @@ static Suite *resp_suite(void)
     tcase_add_test(memory, huge_announced_bulk_costs_only_received_bytes);
     tcase_add_test(memory, argument_of_24_mib);
     tcase_add_test(memory, unauthenticated_limits_at_bounds);
+    tcase_add_test(memory, many_small_arguments_grow_the_arena_geometrically);
     suite_add_tcase(s, memory);
     return s;
 }
