@@ -11,7 +11,10 @@
  *    it thinks unsubscribed hits an assert) and it hands any push that arrives while a regular
  *    reply is pending to that reply's callback. Parsing ourselves routes every push right.
  * Either link failing tears both down; the bridge reconnects with capped exponential backoff
- * and jitter, re-authenticates, resubscribes, then sends what it queued meanwhile. */
+ * and jitter, re-authenticates, resubscribes, then sends what it queued meanwhile. A publish
+ * left unanswered for reply_timeout_ms also fails the link (an upstream that is stopped still
+ * has its kernel accept and acknowledge), and an upstream that says it is an evbrokerd is
+ * refused: two nodes bridged to each other would pass every message around forever. */
 #include "bridge.h"
 
 #include <errno.h>
@@ -100,10 +103,14 @@ static struct bridge {
 
     STAILQ_HEAD(, fwd) queue;
     long long queued;
-    long long in_flight; /* publishes sent, reply not yet received */
+    long long in_flight;       /* publishes sent, reply not yet received */
+    long long queued_bytes;    /* channel and payload bytes of the queue, */
+    long long in_flight_bytes; /* and of those in flight: both bound by queue_memory */
+    long long heard_ms;        /* last reply, or when the first in flight was sent */
 
     struct event *retry_ev;
     struct event *timeout_ev;
+    struct event *stuck_ev; /* every second: has a publish waited past reply_timeout_ms? */
     struct event *reset_ev;
     int attempts;  /* failed attempts since the link was last up */
     int failing;   /* reset_ev is pending */
@@ -555,12 +562,39 @@ static void pub_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     if (ac != br.pub || r == NULL)
         return; /* a context being freed flushes its callbacks with NULL */
     br.in_flight--;
+    br.in_flight_bytes -= (long long)(uintptr_t)privdata;
+    br.heard_ms = server.now_ms;
     if (r->type == REDIS_REPLY_ERROR) {
         br.dropped++;
         log_refusal("a publish", r->str);
     }
     if (br.state == BRIDGE_UP && !STAILQ_EMPTY(&br.queue))
         flush_queue();
+}
+
+/* hiredis callback for INFO server on the publish link: an evbrokerd upstream is refused
+ * (a node bridged to itself or to a node bridged back would loop every message). An error
+ * (INFO renamed away) is taken as a Redis. */
+static void pub_info_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redisReply *r = reply;
+
+    if (ac != br.pub || r == NULL)
+        return;
+    if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+        strstr(r->str, "evbrokerd_version:") != NULL) {
+        link_fail(0, "it is an evbrokerd, not a Redis server: nodes bridged to each other (or to "
+                     "themselves) would pass every message around forever");
+        return;
+    }
+    br.pub_ready = 1;
+    link_check_ready();
+}
+
+/* Asks the upstream what it is; pub_info_cb goes on. */
+static void pub_identify(void)
+{
+    redisAsyncCommand(br.pub, pub_info_cb, NULL, "INFO server");
 }
 
 /* hiredis callback for the publish link's AUTH. */
@@ -574,8 +608,7 @@ static void pub_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
         link_fail(1, "%s", r->str);
         return;
     }
-    br.pub_ready = 1;
-    link_check_ready();
+    pub_identify();
 }
 
 /* hiredis connect callback of the publish link: authenticate, or fail the link. */
@@ -589,8 +622,7 @@ static void pub_connect_cb(const redisAsyncContext *ac, int status)
         return;
     }
     if (server.cfg.upstream_password == NULL) {
-        br.pub_ready = 1;
-        link_check_ready();
+        pub_identify();
     } else if (server.cfg.upstream_user != NULL) {
         redisAsyncCommand(br.pub, pub_auth_cb, NULL, "AUTH %s %s", server.cfg.upstream_user,
                           server.cfg.upstream_password);
@@ -641,12 +673,16 @@ static void fwd_send(enum pubsub_kind kind, const char *ch, size_t chlen, const 
 {
     const char *argv[3] = {kind == PUBSUB_SHARD ? "SPUBLISH" : "PUBLISH", ch, payload};
     size_t lens[3] = {strlen(argv[0]), chlen, plen};
+    void *size = (void *)(uintptr_t)(chlen + plen); /* comes back to pub_reply_cb */
 
-    if (redisAsyncCommandArgv(br.pub, pub_reply_cb, NULL, 3, argv, lens) != REDIS_OK) {
+    if (redisAsyncCommandArgv(br.pub, pub_reply_cb, size, 3, argv, lens) != REDIS_OK) {
         br.dropped++;
         return;
     }
+    if (br.in_flight == 0)
+        br.heard_ms = server.now_ms; /* the reply timeout counts from here */
     br.in_flight++;
+    br.in_flight_bytes += (long long)(chlen + plen);
     br.forwarded++;
     if (server.cfg.upstream_direction == CONFIG_DIR_BOTH)
         echo_expect(kind, ch, chlen, payload, plen);
@@ -661,6 +697,7 @@ static void flush_queue(void)
            (f = STAILQ_FIRST(&br.queue)) != NULL) {
         STAILQ_REMOVE_HEAD(&br.queue, link);
         br.queued--;
+        br.queued_bytes -= (long long)(f->chlen + f->plen);
         fwd_send(f->kind, f->data, f->chlen, f->data + f->chlen, f->plen);
         free(f);
     }
@@ -685,7 +722,7 @@ static void link_teardown(void)
         br.reader = NULL;
     }
     br.pub_ready = br.sub_ready = 0;
-    br.in_flight = 0;
+    br.in_flight = br.in_flight_bytes = 0;
     topics_clear();
 }
 
@@ -758,6 +795,16 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     link_connect();
 }
 
+/* Every second: a publish waiting longer than reply_timeout_ms means the upstream is stuck
+ * (stopped, or its host gone without a reset); reconnecting frees what waits on it. */
+static void stuck_cb(evutil_socket_t fd, short what, void *arg)
+{
+    server_update_time();
+    if (br.state == BRIDGE_UP && br.in_flight > 0 &&
+        server.now_ms - br.heard_ms > server.cfg.upstream_reply_timeout_ms)
+        link_fail(0, "no reply to a publish for %lld ms", server.now_ms - br.heard_ms);
+}
+
 /* Connect timer: the attempt took too long. */
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -826,6 +873,9 @@ int bridge_start(void)
     br.retry_ev = evtimer_new(server.base, retry_cb, NULL);
     br.timeout_ev = evtimer_new(server.base, timeout_cb, NULL);
     br.reset_ev = event_new(server.base, -1, 0, reset_cb, NULL);
+    br.stuck_ev = event_new(server.base, -1, EV_PERSIST, stuck_cb, NULL);
+    struct timeval second = {1, 0};
+    evtimer_add(br.stuck_ev, &second);
     log_notice("Bridging to upstream Redis %s (direction %s, channels '%s', hiredis %d.%d.%d)",
                br.addr, direction_names[cfg->upstream_direction], cfg->upstream_channels,
                HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
@@ -844,6 +894,7 @@ void bridge_stop(void)
     event_free(br.retry_ev);
     event_free(br.timeout_ev);
     event_free(br.reset_ev);
+    event_free(br.stuck_ev);
     while ((f = STAILQ_FIRST(&br.queue)) != NULL) {
         STAILQ_REMOVE_HEAD(&br.queue, link);
         free(f);
@@ -872,15 +923,19 @@ void bridge_forward(enum pubsub_kind kind, const char *ch, size_t chlen, const c
 {
     struct fwd *f;
 
+    long long held = br.queued_bytes + br.in_flight_bytes;
+
     if (!br.enabled || server.cfg.upstream_direction == CONFIG_DIR_IN || !bridged(ch, chlen))
         return;
-    if (br.state == BRIDGE_UP && !br.failing && STAILQ_EMPTY(&br.queue) &&
-        br.in_flight < server.cfg.upstream_queue_limit) {
-        fwd_send(kind, ch, chlen, payload, plen);
+    /* Over either bound it is dropped; one publish bigger than queue_memory alone still goes
+     * when nothing else waits, so memory stays within the bound or that one message. */
+    if (br.queued + br.in_flight >= server.cfg.upstream_queue_limit ||
+        (held > 0 && held + (long long)(chlen + plen) > server.cfg.upstream_queue_memory)) {
+        br.dropped++;
         return;
     }
-    if (br.queued + br.in_flight >= server.cfg.upstream_queue_limit) {
-        br.dropped++;
+    if (br.state == BRIDGE_UP && !br.failing && STAILQ_EMPTY(&br.queue)) {
+        fwd_send(kind, ch, chlen, payload, plen);
         return;
     }
     f = xmalloc(sizeof(*f) + chlen + plen);
@@ -891,6 +946,7 @@ void bridge_forward(enum pubsub_kind kind, const char *ch, size_t chlen, const c
     memcpy(f->data + chlen, payload, plen);
     STAILQ_INSERT_TAIL(&br.queue, f, link);
     br.queued++;
+    br.queued_bytes += (long long)(chlen + plen);
 }
 
 /* Counts the confirmed upstream subscriptions of one kind. */
@@ -914,14 +970,15 @@ void bridge_info(struct evbuffer *out)
         out,
         "# Bridge\r\nbridge_link:%s\r\nbridge_upstream:%s\r\nbridge_direction:%s\r\n"
         "bridge_forwarded:%lld\r\nbridge_received:%lld\r\nbridge_dropped:%lld\r\n"
-        "bridge_queued:%lld\r\nbridge_in_flight:%lld\r\nbridge_reconnects:%lld\r\n"
+        "bridge_queued:%lld\r\nbridge_in_flight:%lld\r\nbridge_queue_bytes:%lld\r\n"
+        "bridge_reconnects:%lld\r\n"
         "bridge_upstream_channels:%zu\r\nbridge_upstream_patterns:%zu\r\n"
         "bridge_upstream_shard_channels:%zu\r\nbridge_echoes_suppressed:%lld\r\n"
         "bridge_echoes_pending:%zu\r\nbridge_echo_overflow:%lld\r\nbridge_refusals:%lld\r\n"
         "bridge_last_error:%s\r\n",
         state_names[br.state], br.addr, direction_names[server.cfg.upstream_direction],
-        br.forwarded, br.received, br.dropped, br.queued, br.in_flight, br.reconnects,
-        upstream_count(PUBSUB_CHANNEL), upstream_count(PUBSUB_PATTERN),
-        upstream_count(PUBSUB_SHARD), br.suppressed, echo_pending(), echo_overflows(), br.refusals,
-        br.logged_reason);
+        br.forwarded, br.received, br.dropped, br.queued, br.in_flight,
+        br.queued_bytes + br.in_flight_bytes, br.reconnects, upstream_count(PUBSUB_CHANNEL),
+        upstream_count(PUBSUB_PATTERN), upstream_count(PUBSUB_SHARD), br.suppressed, echo_pending(),
+        echo_overflows(), br.refusals, br.logged_reason);
 }

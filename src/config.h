@@ -56,9 +56,11 @@ struct config {
     int upstream_connect_timeout_ms;
     int upstream_reconnect_min_ms;
     int upstream_reconnect_max_ms;
-    char *upstream_channels;  /* space-separated globs of bridged names */
-    int upstream_direction;   /* enum config_direction */
-    int upstream_queue_limit; /* forwards buffered while the link is down or busy */
+    char *upstream_channels;         /* space-separated globs of bridged names */
+    int upstream_direction;          /* enum config_direction */
+    int upstream_queue_limit;        /* forwards buffered while the link is down or busy */
+    long long upstream_queue_memory; /* and their bytes (channel and payload) */
+    int upstream_reply_timeout_ms;   /* a publish unanswered this long: the link is stuck */
     /* [metrics] */
     char *metrics_listen; /* "IP:PORT" or "[IPv6]:PORT" of the HTTP endpoint; NULL = off */
     /* [tls] */

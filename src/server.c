@@ -620,7 +620,9 @@ static void server_apply_reload(struct config *fresh)
         cur->upstream_reconnect_max_ms != fresh->upstream_reconnect_max_ms ||
         str_changed(cur->upstream_channels, fresh->upstream_channels) ||
         cur->upstream_direction != fresh->upstream_direction ||
-        cur->upstream_queue_limit != fresh->upstream_queue_limit)
+        cur->upstream_queue_limit != fresh->upstream_queue_limit ||
+        cur->upstream_queue_memory != fresh->upstream_queue_memory ||
+        cur->upstream_reply_timeout_ms != fresh->upstream_reply_timeout_ms)
         log_warning("[upstream] settings changed: they take effect after a restart");
     cur->log_level = fresh->log_level;
     take_string(&cur->log_target, &fresh->log_target);

@@ -303,6 +303,58 @@ run_tests() {
     fi
     grep "refused authentication" "$tmp/node-$dport.log" | sed 's/^/  log: /'
 
+    # An evbrokerd as upstream is refused: two nodes bridged to each other passed one publish
+    # around forever (hundreds of thousands of copies a second).
+    local lport lpid mport mpid lr
+    lport=$(free_port)
+    mport=$(free_port)
+    start_node lpid "$lport" "$mport" || { fail setup "loop node 1"; return; }
+    start_node mpid "$mport" "$lport" || { fail setup "loop node 2"; return; }
+    sleep 0.5
+    rm -f "$tmp/ready-l"
+    "$LOAD" sub "$mport" channel lp 1 2 1500 "$tmp/ready-l" >"$tmp/sub-loop.out" & s1=$!
+    pids+=($s1)
+    wait_file "$tmp/ready-l"
+    lr=$(cli "$mport" publish lp "L:1:")
+    wait $s1
+    if [ "$lr" = 1 ] && [ "$(result_field "$(cat "$tmp/sub-loop.out")" received)" = 1 ] &&
+        [ "$(bridge_field "$lport" bridge_link)" != up ] &&
+        [ "$(bridge_field "$mport" bridge_link)" != up ] &&
+        grep -q "it is an evbrokerd" "$tmp/node-$lport.log"; then
+        ok evbrokerd_upstream_refused
+    else
+        fail evbrokerd_upstream_refused "publish gave $lr, the subscriber: $(cat "$tmp/sub-loop.out"), links $(bridge_field "$lport" bridge_link)/$(bridge_field "$mport" bridge_link), log: $(grep Upstream "$tmp/node-$lport.log" | tail -1)"
+    fi
+
+    # A stopped upstream: what waits for it is bounded in bytes, and the link is dropped once
+    # a publish has waited reply_timeout_ms; it comes back when the upstream does.
+    local sport spid nport npid qb dropped
+    sport=$(free_port)
+    start_redis spid "$sport" || { fail setup "redis to stop"; return; }
+    nport=$(free_port)
+    start_node npid "$nport" "$sport" "queue_memory = 1mb" "reply_timeout_ms = 500" ||
+        { fail setup "node with a byte bound"; return; }
+    wait_field "$nport" bridge_link 3000 up
+    kill -STOP "$spid"
+    "$LOAD" pub "$nport" channel qm 300 Q 0 10000 >/dev/null
+    qb=$(bridge_field "$nport" bridge_queue_bytes)
+    dropped=$(bridge_field "$nport" bridge_dropped)
+    [ "${qb:-0}" -gt 0 ] && [ "$qb" -le 1048576 ] && [ "${dropped:-0}" -gt 0 ] &&
+        ok queue_bounded_in_bytes || fail queue_bounded_in_bytes "queue bytes $qb, dropped $dropped"
+    end=$(($(now_ms) + 3000))
+    while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$nport" bridge_link)" = up ]; do
+        sleep 0.05
+    done
+    [ "$(bridge_field "$nport" bridge_link)" != up ] &&
+        grep -q "no reply to a publish for" "$tmp/node-$nport.log" && ok stuck_upstream_dropped ||
+        fail stuck_upstream_dropped "link $(bridge_field "$nport" bridge_link) 3 s after the upstream stopped"
+    kill -CONT "$spid"
+    wait_field "$nport" bridge_link 5000 up && ok link_back_after_stuck_upstream_resumes ||
+        fail link_back_after_stuck_upstream_resumes "link $(bridge_field "$nport" bridge_link)"
+    stop_pid "$npid"
+    stop_pid "$lpid"
+    stop_pid "$mpid"
+
     # Every node stops cleanly on SIGTERM (bridge_stop with links up, down and refused);
     # under SAN=1 this is where leaks and sanitizer reports would show.
     local bad="" pid port rc log

@@ -152,6 +152,8 @@ START_TEST(test_defaults_are_the_documented_values)
     ck_assert_str_eq(cfg.upstream_channels, "*");
     ck_assert_int_eq(cfg.upstream_direction, CONFIG_DIR_BOTH);
     ck_assert_int_eq(cfg.upstream_queue_limit, 10000);
+    ck_assert_int_eq(cfg.upstream_queue_memory, 64LL << 20);
+    ck_assert_int_eq(cfg.upstream_reply_timeout_ms, 10000);
     ck_assert_int_eq(cfg.tls_port, 0);
     ck_assert_ptr_null(cfg.tls_cert_file);
     ck_assert_ptr_null(cfg.tls_ca_cert_file);
@@ -163,7 +165,7 @@ END_TEST
 
 START_TEST(test_key_table_is_complete_and_unique)
 {
-    ck_assert_uint_eq(config_key_count(), 38);
+    ck_assert_uint_eq(config_key_count(), 40);
     ck_assert_ptr_null(config_key(config_key_count()));
     for (size_t i = 0; i < config_key_count(); i++) {
         const struct config_key_info *k = config_key(i);
