@@ -109,6 +109,15 @@ static struct command function_subcommands[] = {
     {0},
 };
 
+static struct command config_subcommands[] = {
+    {"get", cmd_config_get, -3, 0, "admin noscript loading stale", "@admin @slow @dangerous",
+     "server", "2.0.0", "Returns the effective values of configuration parameters.",
+     "O(N) when N is the number of configuration parameters provided", "parameter:string:multiple"},
+    {"help", cmd_config_help, 2, 0, "loading stale", "@slow", "server", "5.0.0",
+     "Returns helpful text about the different subcommands.", "O(1)", ""},
+    {0},
+};
+
 static struct command command_table[] = {
     {"auth", cmd_auth, -2, CMD_F_NO_AUTH, F_CONN, "@fast @connection", "connection", "1.0.0",
      "Authenticates the connection.",
@@ -121,6 +130,9 @@ static struct command command_table[] = {
      "Returns detailed information about all commands.",
      "O(N) where N is the total number of Redis commands", "", command_subcommands,
      .tips = "nondeterministic_output_order"},
+    {"config", NULL, -2, 0, "", "@slow", "server", "2.0.0",
+     "A container for server configuration commands.", "Depends on subcommand.", "",
+     config_subcommands},
     {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
      "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)", "",
      .tips = "request_policy:all_shards response_policy:agg_sum"},

@@ -70,6 +70,8 @@ command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_
     cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
 /* multi.c */
 command_proc cmd_multi, cmd_exec, cmd_discard;
+/* cmd_config.c */
+command_proc cmd_config_get, cmd_config_help;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,

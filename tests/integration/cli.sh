@@ -25,7 +25,7 @@ wait_for() {
 }
 
 read -r port < <(free_port 1)
-printf '[server]\nport = %s\nbind = 127.0.0.1\nunixsocket = %s\n[log]\ntarget = %s\n' \
+printf '[server]\nport = %s\nbind = 127.0.0.1\nunixsocket = %s\nmaxclients = 1234\n[log]\ntarget = %s\n[limits]\npubsub_output_limit = 4mb 1mb 30\n[security]\nprotected_mode = no\n' \
     "$port" "$sock" "$dir/daemon.log" >"$dir/evbrokerd.conf"
 start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 
@@ -98,6 +98,15 @@ check unix-socket-publish "PUBLISH over the unix socket" \
 err=$(cli NOSUCH a 2>&1)
 check unknown-command-error "got: $err" \
     test "$err" = "ERR unknown command 'NOSUCH', with args beginning with: 'a' "
+
+# CONFIG GET: the configured values under Redis's names, and never a password.
+cfg_get() { cli CONFIG GET "$@" | tr '\n' ' '; }
+check config-get-int "got: $(cfg_get maxclients)" test "$(cfg_get maxclients)" = "maxclients 1234 "
+check config-get-glob "got: $(cfg_get 'client-output*')" test "$(cfg_get 'client-output*')" = \
+    "client-output-buffer-limit normal 0 0 0 slave 0 0 0 pubsub 4194304 1048576 30 "
+check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
+    test "$(cfg_get protected-mode unixsocket)" = "unixsocket $sock protected-mode no "
+check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "
 
 # SIGTERM: a clean exit with status 0, and the unix socket file removed.
 kill "$daemon"
