@@ -13,8 +13,8 @@
  * Either link failing tears both down; the bridge reconnects with capped exponential backoff
  * and jitter, re-authenticates, resubscribes, then sends what it queued meanwhile. A publish
  * left unanswered for reply_timeout_ms also fails the link (an upstream that is stopped still
- * has its kernel accept and acknowledge), and an upstream that says it is an evbrokerd is
- * refused: two nodes bridged to each other would pass every message around forever. */
+ * has its kernel accept and acknowledge; checked once a second), and an upstream that says it is an
+ * evbrokerd is refused: two nodes bridged to each other would pass every message around forever. */
 #include "bridge.h"
 
 #include <errno.h>
@@ -582,7 +582,7 @@ static void pub_info_cb(redisAsyncContext *ac, void *reply, void *privdata)
     if (ac != br.pub || r == NULL)
         return;
     if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-        strstr(r->str, "evbrokerd_version:") != NULL) {
+        strstr(r->str, "\r\nevbrokerd_version:") != NULL) {
         link_fail(0, "it is an evbrokerd, not a Redis server: nodes bridged to each other (or to "
                      "themselves) would pass every message around forever");
         return;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client.h"
 #include "command.h"
@@ -120,9 +121,19 @@ static const char *config_value(const struct config *cfg, size_t i, char *buf, s
     return buf;
 }
 
-/* CONFIG GET pattern [pattern ...]: every parameter matching one of the globs (case folded,
- * as Redis does), each once, as pairs (RESP2) or a map (RESP3). A name given without glob
- * characters comes back as it was written, as Redis answers it. */
+/* Whether CONFIG GET's argument a names parameter i: as a glob when it has one of Redis's glob
+ * characters ('[', '*', '?'), else exactly; both fold case, as Redis does. */
+static int config_arg_names(const struct client *c, int a, size_t i)
+{
+    const char *name = params[i].name;
+    if (strpbrk(c->argv[a], "[*?") == NULL)
+        return strcasecmp(c->argv[a], name) == 0;
+    return pattern_match(c->argv[a], c->argvlen[a], name, strlen(name), 1);
+}
+
+/* CONFIG GET pattern [pattern ...]: every parameter one of the arguments names, each once, as
+ * pairs (RESP2) or a map (RESP3). A name given without glob characters comes back as it was
+ * written, as Redis answers it. */
 void cmd_config_get(struct client *c)
 {
     int by[NPARAMS] = {0}; /* the argument that matched, or 0 */
@@ -130,9 +141,8 @@ void cmd_config_get(struct client *c)
     char value[4096];
 
     for (size_t i = 0; i < NPARAMS; i++) {
-        size_t len = strlen(params[i].name);
         for (int a = 2; a < c->argc && !by[i]; a++)
-            if (pattern_match(c->argv[a], c->argvlen[a], params[i].name, len, 1))
+            if (config_arg_names(c, a, i))
                 by[i] = a;
         n += by[i] != 0;
     }
@@ -141,7 +151,7 @@ void cmd_config_get(struct client *c)
         if (!by[i])
             continue;
         const char *arg = c->argv[by[i]];
-        reply_bulk_cstr(c->reply, strpbrk(arg, "*?[\\") ? params[i].name : arg);
+        reply_bulk_cstr(c->reply, strpbrk(arg, "[*?") ? params[i].name : arg);
         reply_bulk_cstr(c->reply, config_value(&server.cfg, i, value, sizeof(value)));
     }
 }

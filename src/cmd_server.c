@@ -149,10 +149,29 @@ void cmd_command_docs(struct client *c)
  * it looks at the arity. */
 void cmd_command_getkeys(struct client *c)
 {
-    if (command_find(c->argc - 2, c->argv + 2, c->argvlen + 2) == NULL)
+    const struct command *cmd = command_find(c->argc - 2, c->argv + 2, c->argvlen + 2);
+    int n = c->argc - 2, flags = strcasecmp(c->argv[1], "getkeysandflags") == 0;
+
+    if (cmd == NULL) {
         reply_error(c->reply, "Invalid command specified");
-    else
+    } else if (cmd->key_flag == NULL) {
         reply_error(c->reply, "The command has no key arguments");
+    } else if ((cmd->arity > 0 && cmd->arity != n) || n < -cmd->arity) {
+        reply_error(c->reply, "Invalid number of arguments specified for command");
+    } else {
+        /* WATCH: its keys run from its first argument to the last (last_key -1) or one. */
+        int last = cmd->last_key < 0 ? c->argc - 1 : 3;
+        reply_array(c->reply, (size_t)(last - 2));
+        for (int i = 3; i <= last; i++) {
+            if (flags)
+                reply_array(c->reply, 2);
+            reply_bulk(c->reply, c->argv[i], c->argvlen[i]);
+            if (flags) {
+                reply_set(c->reply, c->resp, 1);
+                reply_simple(c->reply, cmd->key_flag);
+            }
+        }
+    }
 }
 
 void cmd_command_help(struct client *c)
@@ -323,10 +342,18 @@ static void info_pubsub(struct evbuffer *b)
                         server.batch_engaged ? server.batch_window_us : 0, s->batch_declines);
 }
 
-/* Appends "# Replication": a broker is never a replica and has none. */
+/* Appends "# Replication" as a Redis master without replicas shows it: a broker is never a
+ * replica and has none (the replication ID is the run ID; nothing is ever replicated). */
 static void info_replication(struct evbuffer *b)
 {
-    evbuffer_add_printf(b, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+    evbuffer_add_printf(b,
+                        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+                        "master_failover_state:no-failover\r\nmaster_replid:%s\r\n"
+                        "master_replid2:0000000000000000000000000000000000000000\r\n"
+                        "master_repl_offset:0\r\nsecond_repl_offset:-1\r\n"
+                        "repl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
+                        "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                        run_id());
 }
 
 /* Appends "# CPU" as Redis does: seconds of system and user time, of the process, of its

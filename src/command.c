@@ -103,7 +103,8 @@ static struct command command_subcommands[] = {
 static struct command function_subcommands[] = {
     {"flush", cmd_function_flush, -2, 0, "write noscript", "@write @slow @scripting", "scripting",
      "7.0.0", "Deletes all libraries and functions (there are none here).",
-     "O(N) where N is the number of functions deleted", "flush-type:string:optional"},
+     "O(N) where N is the number of functions deleted", "flush-type:string:optional",
+     .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"help", cmd_function_help, 2, 0, "loading stale", "@slow @scripting", "scripting", "7.0.0",
      "Returns helpful text about the different subcommands.", "O(1)", ""},
     {0},
@@ -210,6 +211,12 @@ static struct command command_table[] = {
     {"unsubscribe", cmd_unsubscribe, -1, CMD_F_PUBSUB_OK, F_PUBSUB_CMD, "@pubsub @slow", "pubsub",
      "2.0.0", "Stops listening to messages posted to channels.",
      "O(N) where N is the number of channels to unsubscribe.", "channel:string:optional,multiple"},
+    {"unwatch", cmd_unwatch, 1, 0, F_TX " fast allow_busy", "@fast @transaction", "transactions",
+     "2.2.0", "Forgets about watched keys.", "O(1)", ""},
+    {"watch", cmd_watch, -2, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
+     "transactions", "2.2.0",
+     "Monitors changes to keys (none change here: a watched transaction always runs).",
+     "O(1) for every key.", "key:key:multiple", .last_key = -1, .key_flag = "RO"},
     {0},
 };
 
@@ -418,6 +425,8 @@ void command_run_queued(struct client *c, const struct command *cmd)
                               "channels used as arguments");
     else
         run(c, cmd);
+    if (c->reply == discard_buf) /* replies dropped under CLIENT REPLY OFF must not pile up */
+        evbuffer_drain(discard_buf, evbuffer_get_length(discard_buf));
 }
 
 void command_dispatch(struct client *c)
@@ -502,9 +511,9 @@ static void reply_tips(struct evbuffer *out, int resp, const char *tips)
     }
 }
 
-/* Replies the key specs of a shard channel command (last_key 1: argv[1]; -1: argv[1..]) as
- * Redis 7.0 describes them: channels that route like keys but are not keys. */
-static void reply_key_specs(struct evbuffer *out, int resp, int last_key)
+/* Replies a command's key specs (last_key 1: argv[1]; -1: argv[1..]) as Redis 7.0 describes
+ * them; shard channels route like keys but are flagged not_key. */
+static void reply_key_specs(struct evbuffer *out, int resp, int last_key, const char *flag)
 {
     reply_set(out, resp, last_key ? 1 : 0);
     if (last_key == 0)
@@ -512,7 +521,7 @@ static void reply_key_specs(struct evbuffer *out, int resp, int last_key)
     reply_map(out, resp, 3);
     reply_bulk_cstr(out, "flags");
     reply_set(out, resp, 1);
-    reply_simple(out, "not_key");
+    reply_simple(out, flag ? flag : "not_key");
     reply_bulk_cstr(out, "begin_search");
     reply_map(out, resp, 2);
     reply_bulk_cstr(out, "type");
@@ -555,7 +564,7 @@ void command_reply_info(struct evbuffer *out, int resp, const struct command *cm
     reply_integer(out, cmd->last_key ? 1 : 0);
     reply_word_set(out, resp, cmd->acl);
     reply_tips(out, resp, cmd->tips ? cmd->tips : "");
-    reply_key_specs(out, resp, cmd->last_key);
+    reply_key_specs(out, resp, cmd->last_key, cmd->key_flag);
     /* Redis sends an empty set when there are no subcommands, else an array. */
     if (subcommand_count(cmd) == 0)
         reply_set(out, resp, 0);

@@ -35,7 +35,8 @@ struct command {
     const char *parent;          /* container name for a subcommand; filled at start */
     char fullname[40];           /* "pubsub|numsub"; filled at start */
     const char *tips;            /* COMMAND INFO tips, space separated, or NULL */
-    int last_key; /* shard channels as Redis's key specs: 1 = argv[1], -1 = argv[1..]; 0 none */
+    int last_key; /* Redis's key specs from argv[1]: 1 = that one, -1 = all after it; 0 none */
+    const char *key_flag; /* the keys' flag: NULL for shard channels ("not_key"), "RO"... */
 };
 
 /* Fills the full names. Call once at start. */
@@ -69,7 +70,7 @@ command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_
     cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo, cmd_client_info,
     cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
 /* multi.c */
-command_proc cmd_multi, cmd_exec, cmd_discard;
+command_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 /* cmd_config.c */
 command_proc cmd_config_get, cmd_config_help;
 /* cmd_server.c */

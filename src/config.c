@@ -144,7 +144,7 @@ static const struct config_def config_table[] = {
                CONFIG_FIELD(upstream_queue_memory), 1024, LLONG_MAX,
                "bytes (channels and payloads) those publishes may hold; more are dropped"),
     CONFIG_KEY("upstream", "reply_timeout_ms", "10000", 0, config_set_int,
-               CONFIG_FIELD(upstream_reply_timeout_ms), 100, 3600000,
+               CONFIG_FIELD(upstream_reply_timeout_ms), 1000, 3600000,
                "a publish unanswered this long means the upstream is stuck: reconnect"),
     CONFIG_KEY("metrics", "listen", "", 0, config_set_listen, CONFIG_FIELD(metrics_listen), 0, 0,
                "IP:PORT or [IPv6]:PORT of the Prometheus endpoint (/metrics); empty = off"),
@@ -886,7 +886,6 @@ static int config_handler(void *user, const char *section, const char *name, con
     return 1;
 }
 
-/* Reads a whole file into memory. Returns the buffer (caller frees) or NULL with errno set. */
 /* Reads the whole file, or says why not in why. Only a regular file of at most
  * CONFIG_FILE_MAX bytes: a FIFO would block the loop in open or read (a reload runs there),
  * and /dev/zero or a wrong path to a huge file would take all memory. */
@@ -901,7 +900,12 @@ static char *config_read_file(const char *path, size_t *lenp, char *why, size_t 
         snprintf(why, whylen, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+    if (fstat(fd, &st) < 0) {
+        snprintf(why, whylen, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
         if (S_ISREG(st.st_mode))
             snprintf(why, whylen, "larger than %d bytes: is this the configuration file?",
                      CONFIG_FILE_MAX);
@@ -967,7 +971,6 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
     ld.path = path;
     ld.report = report;
     ld.arg = arg;
-    errno = 0;
     char why[256];
     buf = config_read_file(path, &ld.len, why, sizeof(why));
     if (buf == NULL) {

@@ -119,6 +119,19 @@ size_t multi_memory(const struct client *c)
     return m ? m->memory : 0;
 }
 
+/* Closes a client whose EXEC queued more replies than the limit allows. */
+static void multi_exec_too_big(struct client *c)
+{
+    char addr[CLIENT_ADDR_LEN];
+    client_addr(c, addr, sizeof(addr));
+    log_ratelimited(LOG_LEVEL_WARNING,
+                    "Closing client whose transaction's replies reached the query buffer limit: "
+                    "id=%llu addr=%s omem=%zu",
+                    (unsigned long long)c->id, addr, client_output_len(c));
+    server.stats.query_limit_disconnections++;
+    client_close_async(c, NULL);
+}
+
 void cmd_multi(struct client *c)
 {
     if (c->flags & CLIENT_F_MULTI) {
@@ -127,6 +140,22 @@ void cmd_multi(struct client *c)
     }
     client_ext(c)->multi = xcalloc(1, sizeof(struct multi_state));
     c->flags |= CLIENT_F_MULTI;
+    reply_simple(c->reply, "OK");
+}
+
+/* WATCH and UNWATCH: evbrokerd keeps no keys, so nothing a transaction watches can change
+ * and EXEC always runs it; they reply as Redis does, refusal inside MULTI included (which,
+ * as in Redis, does not doom the transaction). */
+void cmd_watch(struct client *c)
+{
+    if (c->flags & CLIENT_F_MULTI)
+        reply_error(c->reply, "WATCH inside MULTI is not allowed");
+    else
+        reply_simple(c->reply, "OK");
+}
+
+void cmd_unwatch(struct client *c)
+{
     reply_simple(c->reply, "OK");
 }
 
@@ -143,7 +172,9 @@ void cmd_discard(struct client *c)
 /* Runs the queue with the client still in its transaction, as Redis does (CLIENT LIST shows
  * flag x, and SSUBSCRIBE refuses), then ends it. Each command replies as it runs, so one
  * that replies more than once (SUBSCRIBE a b) makes the array longer than its count: Redis's
- * bytes exactly. */
+ * bytes exactly. Reading pauses while replies pile up, but EXEC cannot pause halfway: a small
+ * queue of commands with big replies (COMMAND DOCS) could queue gigabytes, so a client whose
+ * output passes client_query_buffer_limit is closed, the rest of its queue unrun. */
 void cmd_exec(struct client *c)
 {
     struct multi_state *m = multi_of(c);
@@ -166,6 +197,10 @@ void cmd_exec(struct client *c)
         c->argv = m->cmds[i].argv;
         c->argvlen = m->cmds[i].argvlen;
         command_run_queued(c, m->cmds[i].cmd);
+        if ((long long)client_output_len(c) > server.cfg.client_query_buffer_limit) {
+            multi_exec_too_big(c);
+            break;
+        }
     }
     c->argc = argc;
     c->argv = argv;

@@ -1,7 +1,8 @@
-/* Transactions: MULTI, EXEC and DISCARD. Commands sent after MULTI are checked, copied and
- * queued; EXEC runs them back to back. The loop is single-threaded, so nothing (no other
- * client's command, no message) comes between them, which is all Redis promises too. There is
- * no WATCH: evbrokerd keeps no keys a transaction could depend on. */
+/* Transactions: MULTI, EXEC, DISCARD, WATCH and UNWATCH. Commands sent after MULTI are
+ * checked, copied and queued; EXEC runs them back to back. The loop is single-threaded, so
+ * nothing (no other client's command, no message) comes between them, which is all Redis
+ * promises too. WATCH is accepted and changes nothing: evbrokerd keeps no keys that could
+ * change under a transaction. */
 #ifndef EVB_MULTI_H
 #define EVB_MULTI_H
 
@@ -11,8 +12,9 @@ struct client;
 struct command;
 
 /* Copies the command in c->argv into c's transaction and replies +QUEUED. After an error in
- * the transaction nothing more is kept (EXEC will discard it anyway). The queue counts toward
- * [limits] client_query_buffer_limit: a client over it is closed, as for an over-long request. */
+ * the transaction nothing more is kept (EXEC will discard it anyway). The queue may hold
+ * [limits] client_query_buffer_limit bytes, as a request may: a client past that is closed.
+ * So may the replies EXEC queues (see cmd_exec). */
 void multi_queue(struct client *c, const struct command *cmd);
 
 /* A command was refused while c is in a transaction: EXEC will discard it. */

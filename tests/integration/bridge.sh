@@ -332,7 +332,7 @@ run_tests() {
     sport=$(free_port)
     start_redis spid "$sport" || { fail setup "redis to stop"; return; }
     nport=$(free_port)
-    start_node npid "$nport" "$sport" "queue_memory = 1mb" "reply_timeout_ms = 500" ||
+    start_node npid "$nport" "$sport" "queue_memory = 1mb" "reply_timeout_ms = 1000" ||
         { fail setup "node with a byte bound"; return; }
     wait_field "$nport" bridge_link 3000 up
     kill -STOP "$spid"
@@ -341,13 +341,13 @@ run_tests() {
     dropped=$(bridge_field "$nport" bridge_dropped)
     [ "${qb:-0}" -gt 0 ] && [ "$qb" -le 1048576 ] && [ "${dropped:-0}" -gt 0 ] &&
         ok queue_bounded_in_bytes || fail queue_bounded_in_bytes "queue bytes $qb, dropped $dropped"
-    end=$(($(now_ms) + 3000))
+    end=$(($(now_ms) + 4000))
     while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$nport" bridge_link)" = up ]; do
         sleep 0.05
     done
     [ "$(bridge_field "$nport" bridge_link)" != up ] &&
         grep -q "no reply to a publish for" "$tmp/node-$nport.log" && ok stuck_upstream_dropped ||
-        fail stuck_upstream_dropped "link $(bridge_field "$nport" bridge_link) 3 s after the upstream stopped"
+        fail stuck_upstream_dropped "link $(bridge_field "$nport" bridge_link) 4 s after the upstream stopped"
     kill -CONT "$spid"
     wait_field "$nport" bridge_link 5000 up && ok link_back_after_stuck_upstream_resumes ||
         fail link_back_after_stuck_upstream_resumes "link $(bridge_field "$nport" bridge_link)"

@@ -115,6 +115,39 @@ START_TEST(queue_over_the_query_buffer_limit_closes_the_client)
 }
 END_TEST
 
+/* EXEC cannot pause halfway as reading does, so a few queued commands with big replies could
+ * queue any amount of output: past client_query_buffer_limit the client is closed. Under
+ * CLIENT REPLY OFF the same transaction queues nothing and goes through. */
+START_TEST(exec_replies_over_the_limit_close_the_client)
+{
+    struct config cfg;
+    config_init(&cfg);
+    cfg.output_batch_us = 0;
+    cfg.client_query_buffer_limit = 4096;
+    inproc_start(&cfg);
+    struct peer p = peer_new(0), q = peer_new(0);
+    const char *docs = "COMMAND DOCS\r\n"; /* tens of KiB each */
+    struct bytes got = {0};
+
+    expect_call(&q, "CLIENT REPLY OFF\r\nMULTI\r\n", "");
+    for (int i = 0; i < 5; i++)
+        peer_write(&q, docs, strlen(docs));
+    expect_call(&q, "EXEC\r\nCLIENT REPLY ON\r\nPING\r\n", "+OK\r\n+PONG\r\n");
+
+    expect_call(&p, "MULTI\r\n", "+OK\r\n");
+    for (int i = 0; i < 5; i++)
+        expect_call(&p, docs, "+QUEUED\r\n");
+    peer_write(&p, "EXEC\r\n", 6);
+    peer_read(&p, &got);
+    ck_assert_msg(got.eof, "not closed after %zu bytes", got.len);
+    ck_assert_int_eq(server.stats.query_limit_disconnections, 1);
+    free(got.p);
+    close(p.fd);
+    close(q.fd);
+    inproc_down();
+}
+END_TEST
+
 START_TEST(nothing_is_kept_once_the_transaction_is_doomed)
 {
     inproc_up(NULL);
@@ -209,6 +242,7 @@ static Suite *multi_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, client_list_shows_the_transaction);
     tcase_add_test(tc, queue_over_the_query_buffer_limit_closes_the_client);
+    tcase_add_test(tc, exec_replies_over_the_limit_close_the_client);
     tcase_add_test(tc, nothing_is_kept_once_the_transaction_is_doomed);
     tcase_add_test(tc, queued_arguments_outlive_their_request);
     tcase_add_test(tc, reset_and_closing_free_the_queue);
