@@ -123,6 +123,7 @@ static struct bridge {
     long long forwarded;
     long long received;
     long long dropped;
+    long long in_doubt; /* forwards in flight when a link was torn down: sent, fate unknown */
     long long reconnects;
     long long suppressed;
     long long refusals;
@@ -722,6 +723,7 @@ static void link_teardown(void)
         br.reader = NULL;
     }
     br.pub_ready = br.sub_ready = 0;
+    br.in_doubt += br.in_flight;
     br.in_flight = br.in_flight_bytes = 0;
     topics_clear();
 }
@@ -970,6 +972,7 @@ void bridge_info(struct evbuffer *out)
         out,
         "# Bridge\r\nbridge_link:%s\r\nbridge_upstream:%s\r\nbridge_direction:%s\r\n"
         "bridge_forwarded:%lld\r\nbridge_received:%lld\r\nbridge_dropped:%lld\r\n"
+        "bridge_in_doubt:%lld\r\n"
         "bridge_queued:%lld\r\nbridge_in_flight:%lld\r\nbridge_queue_bytes:%lld\r\n"
         "bridge_reconnects:%lld\r\n"
         "bridge_upstream_channels:%zu\r\nbridge_upstream_patterns:%zu\r\n"
@@ -977,7 +980,7 @@ void bridge_info(struct evbuffer *out)
         "bridge_echoes_pending:%zu\r\nbridge_echo_overflow:%lld\r\nbridge_refusals:%lld\r\n"
         "bridge_last_error:%s\r\n",
         state_names[br.state], br.addr, direction_names[server.cfg.upstream_direction],
-        br.forwarded, br.received, br.dropped, br.queued, br.in_flight,
+        br.forwarded, br.received, br.dropped, br.in_doubt, br.queued, br.in_flight,
         br.queued_bytes + br.in_flight_bytes, br.reconnects, upstream_count(PUBSUB_CHANNEL),
         upstream_count(PUBSUB_PATTERN), upstream_count(PUBSUB_SHARD), br.suppressed, echo_pending(),
         echo_overflows(), br.refusals, br.logged_reason);
