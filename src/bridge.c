@@ -12,9 +12,9 @@
  *    reply is pending to that reply's callback. Parsing ourselves routes every push right.
  * Either link failing tears both down; the bridge reconnects with capped exponential backoff
  * and jitter, re-authenticates, resubscribes, then sends what it queued meanwhile. A publish
- * left unanswered for reply_timeout_ms also fails the link (an upstream that is stopped still
- * has its kernel accept and acknowledge; checked once a second), and an upstream that says it is an
- * evbrokerd is refused: two nodes bridged to each other would pass every message around forever. */
+ * left unanswered for reply_timeout_ms also fails the link (checked once a second: a stopped
+ * upstream still has its kernel accept and acknowledge), and an upstream that says it is an
+ * evbrokerd is refused: nodes bridged to each other would pass every message around forever. */
 #include "bridge.h"
 
 #include <errno.h>
@@ -924,7 +924,6 @@ void bridge_forward(enum pubsub_kind kind, const char *ch, size_t chlen, const c
                     size_t plen)
 {
     struct fwd *f;
-
     long long held = br.queued_bytes + br.in_flight_bytes;
 
     if (!br.enabled || server.cfg.upstream_direction == CONFIG_DIR_IN || !bridged(ch, chlen))

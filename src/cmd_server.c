@@ -144,9 +144,9 @@ void cmd_command_docs(struct client *c)
     }
 }
 
-/* COMMAND GETKEYS and GETKEYSANDFLAGS: no command here takes keys (Redis marks shard channels
- * not_key), so a known command gets Redis's "no key arguments" error, which Redis gives before
- * it looks at the arity. */
+/* COMMAND GETKEYS and GETKEYSANDFLAGS: only WATCH takes keys here (Redis marks shard channels
+ * not_key), so any other known command gets Redis's "no key arguments" error, which Redis gives
+ * before it looks at the arity. */
 void cmd_command_getkeys(struct client *c)
 {
     const struct command *cmd = command_find(c->argc - 2, c->argv + 2, c->argvlen + 2);
@@ -185,9 +185,9 @@ void cmd_command_help(struct client *c)
         "DOCS [<command-name> ...]",
         "    Document the given commands, or all of them.",
         "GETKEYS <full-command>",
-        "    Return the keys of a command (an error here: no command takes keys).",
+        "    Return the keys of a command (only WATCH takes keys here).",
         "GETKEYSANDFLAGS <full-command>",
-        "    Return the keys of a command and how it uses them (the same error).",
+        "    Return the keys of a command and how it uses them.",
         "INFO [<command-name> ...]",
         "    Describe the given commands, or all of them.",
         "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
