@@ -28,7 +28,7 @@ static struct bytes call(struct peer *p, const char *inline_cmds)
 static void expect_call(struct peer *p, const char *inline_cmds, const char *want)
 {
     struct bytes got = call(p, inline_cmds);
-    ck_assert_msg(got.len == strlen(want) && memcmp(got.p, want, got.len) == 0,
+    ck_assert_msg(got.len == strlen(want) && memcmp(got.p ? got.p : "", want, got.len) == 0,
                   "%s: got '%.*s', want '%s'", inline_cmds, (int)got.len, got.p ? got.p : "", want);
     free(got.p);
 }
