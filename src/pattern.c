@@ -106,18 +106,49 @@ static int pattern_token(const char *pat, size_t patlen, size_t p, char c, int n
     return pattern_byte_eq(pat[p], c, nocase);
 }
 
+size_t pattern_anchor_min = 1 << 16;
+
+/* Where the tokens after the pattern's last star group start (0 when it has no star) and, in
+ * *tokens, how many there are. A token's extent does not depend on the byte it is matched
+ * against, so a dummy byte parses it. */
+static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
+{
+    size_t p = 0, start = 0, n = 0, next;
+
+    while (p < patlen) {
+        if (pat[p] == '*') {
+            while (p < patlen && pat[p] == '*')
+                p++;
+            start = p;
+            n = 0;
+            continue;
+        }
+        pattern_token(pat, patlen, p, 0, 0, &next);
+        p = next;
+        n++;
+    }
+    *tokens = n;
+    return start;
+}
+
 /* Every token but '*' consumes exactly one byte, so the leftmost placement of the tokens
  * between two stars is always the best one: on a mismatch it suffices to let the most
  * recent star swallow one more byte and retry from just after it. Earlier stars never need
- * revisiting, which bounds the work by O(patlen * strlen). */
+ * revisiting, which bounds the work by O(patlen * strlen). The tokens after the last star
+ * can only match the string's last bytes, one each, so there the star takes the rest at once
+ * instead of one byte per try: a long tail (a huge class, or thousands of literals) against
+ * a long channel no longer costs their product. The tail is found only where that product
+ * is large (pattern_anchor_min), so short patterns pay nothing for it. */
 int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase)
 {
-    size_t p = 0, s = 0, star_p = 0, star_s = 0, next;
+    size_t p = 0, s = 0, star_p = 0, star_s = 0, next, tail = 0, tail_tokens = 0;
     int have_star = 0, groups = 0;
 
     /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
     if (slen == 0)
         return patlen == 0;
+    if (patlen > 0 && slen >= pattern_anchor_min / patlen)
+        tail = pattern_tail(pat, patlen, &tail_tokens);
     while (s < slen) {
         if (p < patlen && pat[p] == '*') {
             while (p < patlen && pat[p] == '*')
@@ -129,6 +160,8 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             have_star = 1;
             star_p = p;
             star_s = s;
+            if (p == tail && slen - s > tail_tokens)
+                star_s = s = slen - tail_tokens; /* the last star: see above */
             continue;
         }
         if (p < patlen && pattern_token(pat, patlen, p, str[s], nocase, &next)) {

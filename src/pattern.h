@@ -10,6 +10,10 @@
  * by O(patlen * slen) whatever the pattern. Returns 1 on a match, 0 otherwise. */
 int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase);
 
+/* pattern_match looks for the tokens after the last star only when patlen * slen reaches
+ * this (65,536); tests set it to 0 and to SIZE_MAX to compare both ways. */
+extern size_t pattern_anchor_min;
+
 struct pattern_index;
 
 /* Creates an empty index. Caller frees with pattern_index_free. */
