@@ -136,13 +136,14 @@ static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
  * recent star swallow one more byte and retry from just after it. Earlier stars never need
  * revisiting, which bounds the work by O(patlen * strlen). The tokens after the last star
  * can only match the string's last bytes, one each, so there the star takes the rest at once
- * instead of one byte per try: a long tail (a huge class, or thousands of literals) against
- * a long channel no longer costs their product. The tail is found only where that product
- * is large (pattern_anchor_min), so short patterns pay nothing for it. */
+ * and the tokens get one try (none when too few bytes are left) instead of one per byte: a
+ * long tail (a huge class, or thousands of literals) against a long channel no longer costs
+ * their product. The tail is found only where that product is large (pattern_anchor_min), so
+ * short patterns pay nothing for it. */
 int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase)
 {
     size_t p = 0, s = 0, star_p = 0, star_s = 0, next, tail = 0, tail_tokens = 0;
-    int have_star = 0, groups = 0;
+    int have_star = 0, groups = 0, anchored = 0;
 
     /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
     if (slen == 0)
@@ -160,8 +161,12 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             have_star = 1;
             star_p = p;
             star_s = s;
-            if (p == tail && slen - s > tail_tokens)
-                star_s = s = slen - tail_tokens; /* the last star: see above */
+            if (p == tail) { /* the last star: its tokens get exactly the last bytes, once */
+                if (slen - s < tail_tokens)
+                    return 0;
+                star_s = s = slen - tail_tokens;
+                anchored = 1;
+            }
             continue;
         }
         if (p < patlen && pattern_token(pat, patlen, p, str[s], nocase, &next)) {
@@ -169,7 +174,7 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             s++;
             continue;
         }
-        if (!have_star)
+        if (!have_star || anchored)
             return 0;
         p = star_p;
         s = ++star_s;
