@@ -4,6 +4,7 @@
  * groups patterns by literal prefix; it never owns the pattern bytes or the data pointers. */
 #include "pattern.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,63 @@ static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
     return start;
 }
 
+/* Most tokens a segment may have for the bit-parallel search: its table takes 32 bytes per
+ * token (a bit per token for each of 256 byte values), 64 MiB here. Longer ones fall back to
+ * trying each position. */
+#define PATTERN_SEGMENT_MAX_TOKENS (1u << 21)
+
+/* Finds the leftmost position at or after s where the tokens from pat[p] up to the next star
+ * match str, or returns SIZE_MAX. Shift-And over the tokens: bit j of the state says that
+ * tokens 0..j match the bytes ending at the current one, so the search reads each byte once
+ * with k/64 word operations, where trying each position would cost k token tests per byte. */
+static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, const char *str,
+                                   size_t s, size_t slen, int nocase)
+{
+    size_t k = 0, q = p, next, found = SIZE_MAX;
+
+    while (q < patlen && pat[q] != '*') {
+        pattern_token(pat, patlen, q, 0, 0, &next);
+        q = next;
+        k++;
+    }
+    if (k == 0 || k > PATTERN_SEGMENT_MAX_TOKENS) {
+        for (size_t i = s; k > 0 && i + k <= slen && found == SIZE_MAX; i++) {
+            size_t t = p, j = i;
+            while (t < q && pattern_token(pat, patlen, t, str[j], nocase, &next)) {
+                t = next;
+                j++;
+            }
+            if (t == q)
+                found = i;
+        }
+        return k == 0 ? s : found;
+    }
+    size_t words = (k + 63) / 64;
+    uint64_t *mask = xcalloc(256 * words, sizeof(*mask)), *state = xcalloc(words, sizeof(*state));
+    size_t j = 0;
+    for (size_t t = p; t < q; t = next, j++)
+        for (int b = 0; b < 256; b++)
+            if (pattern_token(pat, patlen, t, (char)b, nocase, &next))
+                mask[(size_t)b * words + j / 64] |= (uint64_t)1 << (j % 64);
+    const uint64_t last = (uint64_t)1 << ((k - 1) % 64);
+    for (size_t i = s; i < slen; i++) {
+        const uint64_t *m = mask + (size_t)(unsigned char)str[i] * words;
+        uint64_t carry = 1;
+        for (size_t w = 0; w < words; w++) {
+            uint64_t out = state[w] >> 63;
+            state[w] = ((state[w] << 1) | carry) & m[w];
+            carry = out;
+        }
+        if (state[words - 1] & last) {
+            found = i + 1 - k;
+            break;
+        }
+    }
+    free(mask);
+    free(state);
+    return found;
+}
+
 /* Every token but '*' consumes exactly one byte, so the leftmost placement of the tokens
  * between two stars is always the best one: on a mismatch it suffices to let the most
  * recent star swallow one more byte and retry from just after it. Earlier stars never need
@@ -148,7 +206,8 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
     /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
     if (slen == 0)
         return patlen == 0;
-    if (patlen > 0 && slen >= pattern_anchor_min / patlen)
+    int big = patlen > 0 && slen >= pattern_anchor_min / patlen;
+    if (big)
         tail = pattern_tail(pat, patlen, &tail_tokens);
     while (s < slen) {
         if (p < patlen && pat[p] == '*') {
@@ -161,7 +220,12 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             have_star = 1;
             star_p = p;
             star_s = s;
-            if (p == tail) { /* the last star: its tokens get exactly the last bytes, once */
+            if (big && p != tail) { /* a star before another: its tokens' first fit */
+                size_t at = pattern_find_segment(pat, patlen, p, str, s, slen, nocase);
+                if (at == SIZE_MAX)
+                    return 0;
+                star_s = s = at;
+            } else if (p == tail) { /* the last star: its tokens get exactly the last bytes, once */
                 if (slen - s < tail_tokens)
                     return 0;
                 star_s = s = slen - tail_tokens;
