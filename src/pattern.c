@@ -220,7 +220,9 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             have_star = 1;
             star_p = p;
             star_s = s;
-            if (big && p != tail) { /* a star before another: its tokens' first fit */
+            /* A star before another: the first fit of its tokens, where the string left is
+             * long enough to repay the search's table (256 entries a token). */
+            if (big && p != tail && slen - s >= pattern_anchor_min / 16) {
                 size_t at = pattern_find_segment(pat, patlen, p, str, s, slen, nocase);
                 if (at == SIZE_MAX)
                     return 0;
