@@ -342,6 +342,17 @@ void client_free(struct client *c)
     free(c);
 }
 
+void client_close_over_query_limit(struct client *c, const char *what, const char *field,
+                                   size_t bytes)
+{
+    char addr[CLIENT_ADDR_LEN];
+    client_addr(c, addr, sizeof(addr));
+    log_ratelimited(LOG_LEVEL_WARNING, "Closing client that %s: id=%llu addr=%s %s=%zu", what,
+                    (unsigned long long)c->id, addr, field, bytes);
+    server.stats.query_limit_disconnections++;
+    client_close_async(c, NULL);
+}
+
 size_t client_input_pending(const struct client *c)
 {
     return c->parser ? resp_parser_pending(c->parser) : 0;
@@ -725,14 +736,8 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
                             resp_parser_error(p), (unsigned long long)c->id, addr);
             c->flags |= CLIENT_F_CLOSE_AFTER_REPLY;
         } else if ((long long)resp_parser_pending(p) > server.cfg.client_query_buffer_limit) {
-            char addr[CLIENT_ADDR_LEN];
-            client_addr(c, addr, sizeof(addr));
-            log_ratelimited(LOG_LEVEL_WARNING,
-                            "Closing client that reached max query buffer length: id=%llu "
-                            "addr=%s qbuf=%zu",
-                            (unsigned long long)c->id, addr, resp_parser_pending(p));
-            server.stats.query_limit_disconnections++;
-            client_close_async(c, NULL);
+            client_close_over_query_limit(c, "reached max query buffer length", "qbuf",
+                                          resp_parser_pending(p));
         }
     }
     client_parser_release(c, p);

@@ -188,6 +188,11 @@ size_t client_cron(struct client *c);
  * hold up the others: 1 MiB (tests lower it). */
 extern size_t client_write_per_pass;
 
+/* Closes a client past [limits] client_query_buffer_limit (what it held, as CLIENT LIST names
+ * it, is field = bytes), logs why, rate-limited, and counts it for INFO. */
+void client_close_over_query_limit(struct client *c, const char *what, const char *field,
+                                   size_t bytes);
+
 /* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
 size_t client_input_pending(const struct client *c);
 /* While c's command runs: the block argument i lies in when it is a big argument (resp.h),

@@ -67,15 +67,9 @@ void multi_queue(struct client *c, const struct command *cmd)
     }
     struct multi_cmd q = multi_copy(c, cmd, &size);
     if ((long long)(m->memory + size) > server.cfg.client_query_buffer_limit) {
-        char addr[CLIENT_ADDR_LEN];
-        client_addr(c, addr, sizeof(addr));
-        log_ratelimited(LOG_LEVEL_WARNING,
-                        "Closing client whose transaction reached the query buffer limit: "
-                        "id=%llu addr=%s multi-mem=%zu",
-                        (unsigned long long)c->id, addr, m->memory);
-        server.stats.query_limit_disconnections++;
         free(q.argv);
-        client_close_async(c, NULL);
+        client_close_over_query_limit(c, "queued a transaction past the query buffer limit",
+                                      "multi-mem", m->memory);
         return;
     }
     if (m->count == m->cap) {
@@ -117,19 +111,6 @@ size_t multi_memory(const struct client *c)
 {
     const struct multi_state *m = multi_of(c);
     return m ? m->memory : 0;
-}
-
-/* Closes a client whose EXEC queued more replies than the limit allows. */
-static void multi_exec_too_big(struct client *c)
-{
-    char addr[CLIENT_ADDR_LEN];
-    client_addr(c, addr, sizeof(addr));
-    log_ratelimited(LOG_LEVEL_WARNING,
-                    "Closing client whose transaction's replies reached the query buffer limit: "
-                    "id=%llu addr=%s omem=%zu",
-                    (unsigned long long)c->id, addr, client_output_len(c));
-    server.stats.query_limit_disconnections++;
-    client_close_async(c, NULL);
 }
 
 void cmd_multi(struct client *c)
@@ -198,7 +179,9 @@ void cmd_exec(struct client *c)
         c->argvlen = m->cmds[i].argvlen;
         command_run_queued(c, m->cmds[i].cmd);
         if ((long long)client_output_len(c) > server.cfg.client_query_buffer_limit) {
-            multi_exec_too_big(c);
+            client_close_over_query_limit(c,
+                                          "queued transaction replies past the query buffer limit",
+                                          "omem", client_output_len(c));
             break;
         }
     }

@@ -83,13 +83,19 @@ START_TEST(client_list_shows_the_transaction)
 }
 END_TEST
 
-START_TEST(queue_over_the_query_buffer_limit_closes_the_client)
+/* The in-process server with a small client_query_buffer_limit. */
+static void start_with_query_limit(long long limit)
 {
     struct config cfg;
     config_init(&cfg);
     cfg.output_batch_us = 0;
-    cfg.client_query_buffer_limit = 4096;
+    cfg.client_query_buffer_limit = limit;
     inproc_start(&cfg);
+}
+
+START_TEST(queue_over_the_query_buffer_limit_closes_the_client)
+{
+    start_with_query_limit(4096);
     struct peer p = peer_new(0), other = peer_new(0);
     char req[3100];
 
@@ -120,11 +126,7 @@ END_TEST
  * CLIENT REPLY OFF the same transaction queues nothing and goes through. */
 START_TEST(exec_replies_over_the_limit_close_the_client)
 {
-    struct config cfg;
-    config_init(&cfg);
-    cfg.output_batch_us = 0;
-    cfg.client_query_buffer_limit = 4096;
-    inproc_start(&cfg);
+    start_with_query_limit(4096);
     struct peer p = peer_new(0), q = peer_new(0);
     const char *docs = "COMMAND DOCS\r\n"; /* tens of KiB each */
     struct bytes got = {0};
