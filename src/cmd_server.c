@@ -376,6 +376,18 @@ static void info_cpu(struct evbuffer *b)
         (long)thread.ru_stime.tv_usec, (long)thread.ru_utime.tv_sec, (long)thread.ru_utime.tv_usec);
 }
 
+static void errorstat_cb(const char *code, long long count, void *arg)
+{
+    evbuffer_add_printf(arg, "errorstat_%s:count=%lld\r\n", code, count);
+}
+
+/* Appends "# Errorstats": error replies by their code, as Redis counts them. */
+static void info_errorstats(struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# Errorstats\r\n");
+    reply_error_each(errorstat_cb, b);
+}
+
 /* Sections Redis always has that are empty or constant here; tools probe them (a client
  * reads cluster_enabled to choose its mode). */
 static void info_modules(struct evbuffer *b)
@@ -398,10 +410,10 @@ static const struct {
     const char *name;
     void (*fn)(struct evbuffer *b);
 } info_sections[] = {
-    {"server", info_server},   {"clients", info_clients},         {"memory", info_memory},
-    {"stats", info_stats},     {"replication", info_replication}, {"cpu", info_cpu},
-    {"modules", info_modules}, {"cluster", info_cluster},         {"keyspace", info_keyspace},
-    {"pubsub", info_pubsub},   {"bridge", bridge_info},
+    {"server", info_server},     {"clients", info_clients},         {"memory", info_memory},
+    {"stats", info_stats},       {"replication", info_replication}, {"cpu", info_cpu},
+    {"modules", info_modules},   {"errorstats", info_errorstats},   {"cluster", info_cluster},
+    {"keyspace", info_keyspace}, {"pubsub", info_pubsub},           {"bridge", bridge_info},
 };
 
 #define INFO_NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))

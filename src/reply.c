@@ -64,17 +64,57 @@ void reply_simple(struct evbuffer *out, const char *s)
     evbuffer_add(out, "\r\n", 2);
 }
 
-/* Every error reply passes through reply_error, so one counter sees them all. */
+/* Every error reply passes through reply_error, so one counter sees them all, and a table
+ * counts them by code ("ERR", "NOAUTH"...) for INFO errorstats. The codes come from our own
+ * texts, a handful; the table is kept sorted, as Redis lists them, and a code past its room
+ * is counted in the total only. */
 static long long reply_errors;
+#define REPLY_ERROR_CODES 32
+static struct {
+    char code[24];
+    long long count;
+} error_codes[REPLY_ERROR_CODES];
+static size_t n_error_codes;
 
 long long reply_error_count(void)
 {
     return reply_errors;
 }
 
+/* Counts err under its code: the word after a leading '-', else ERR (reply_error's prefix). */
+static void reply_count_code(const char *err)
+{
+    char code[sizeof(error_codes[0].code)];
+    const char *from = err[0] == '-' ? err + 1 : "ERR";
+    size_t len = strcspn(from, " "), i = 0;
+    int cmp = 1;
+
+    if (len >= sizeof(code))
+        len = sizeof(code) - 1;
+    memcpy(code, from, len);
+    code[len] = '\0';
+    while (i < n_error_codes && (cmp = strcmp(error_codes[i].code, code)) < 0)
+        i++;
+    if (i < n_error_codes && cmp == 0) {
+        error_codes[i].count++;
+    } else if (n_error_codes < REPLY_ERROR_CODES) {
+        memmove(&error_codes[i + 1], &error_codes[i], (n_error_codes - i) * sizeof(error_codes[0]));
+        memcpy(error_codes[i].code, code, len + 1);
+        error_codes[i].count = 1;
+        n_error_codes++;
+    }
+}
+
+void reply_error_each(void (*fn)(const char *code, long long count, void *arg), void *arg)
+{
+    for (size_t i = 0; i < n_error_codes; i++)
+        fn(error_codes[i].code, error_codes[i].count, arg);
+}
+
 void reply_error(struct evbuffer *out, const char *err)
 {
     reply_errors++;
+    reply_count_code(err);
     size_t len = strlen(err);
     char *copy = xmemdup(err, len);
     for (size_t i = 0; i < len; i++)

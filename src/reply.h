@@ -15,6 +15,8 @@ void reply_simple(struct evbuffer *out, const char *s);
 void reply_error(struct evbuffer *out, const char *err);
 /* Error replies encoded since start (INFO total_error_replies). */
 long long reply_error_count(void);
+/* Calls fn for each error code seen ("ERR", "NOAUTH"...) with its count, in code order. */
+void reply_error_each(void (*fn)(const char *code, long long count, void *arg), void *arg);
 /* reply_error with printf formatting. */
 void reply_errorf(struct evbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* ":v\r\n". */

@@ -336,8 +336,9 @@ fields = ["redis_version", "evbrokerd_version", "process_id", "tcp_port", "uptim
           "pubsub_publishes", "pubsub_deliveries"]
 check("info_fields", all(f in info for f in fields),
       "missing %s" % [f for f in fields if f not in info])
-check("info_sections", sections[:10] == ["Server", "Clients", "Memory", "Stats", "Replication",
-                                          "CPU", "Modules", "Cluster", "Keyspace", "Pubsub"],
+check("info_sections", sections[:11] == ["Server", "Clients", "Memory", "Stats", "Replication",
+                                          "CPU", "Modules", "Errorstats", "Cluster", "Keyspace",
+                                          "Pubsub"],
       "got %s" % sections)
 check("info_cluster_replication", info.get("cluster_enabled") == "0" and
       info.get("role") == "master" and float(info.get("used_cpu_user", "-1")) >= 0,
@@ -365,6 +366,9 @@ pub.call("PUBLISH", "onlytwo")
 after = dict(l.split(":", 1) for l in pub.call("INFO", "stats").decode().split("\r\n")[1:] if l)
 check("info_error_replies", int(after["total_error_replies"]) == errs + 2,
       "%s -> %s" % (errs, after["total_error_replies"]))
+estats = dict(l.split(":", 1) for l in pub.call("INFO", "errorstats").decode().split("\r\n")[1:] if l)
+check("info_errorstats", estats.get("errorstat_ERR") == "count=%d" % (errs + 2),
+      "errorstat_ERR is %s after %d error replies" % (estats.get("errorstat_ERR"), errs + 2))
 check("info_unknown_section_empty", pub.call("INFO", "bogus") == b"", "not empty")
 two = pub.call("INFO", "server", "CLIENTS").decode()
 check("info_several_sections", re.findall(r"^# (\w+)", two, re.M) == ["Server", "Clients"] and

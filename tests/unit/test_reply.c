@@ -101,6 +101,55 @@ START_TEST(errorf_formats_then_applies_error_rules)
 }
 END_TEST
 
+/* A snapshot of the error counts by code. */
+struct code_counts {
+    char code[32][24];
+    long long count[32];
+    int n;
+};
+
+static void collect_code_cb(const char *code, long long count, void *arg)
+{
+    struct code_counts *cc = arg;
+    snprintf(cc->code[cc->n], sizeof(cc->code[0]), "%s", code);
+    cc->count[cc->n++] = count;
+}
+
+/* INFO errorstats: each error counted under its code, the codes in order. Counts are compared
+ * with a snapshot, since under valgrind (CK_FORK=no) earlier tests' errors are counted too. */
+START_TEST(errors_are_counted_by_code_in_code_order)
+{
+    struct evbuffer *out = evbuffer_new();
+    struct code_counts before = {0}, after = {0};
+    long long total = reply_error_count();
+    char got[256] = "";
+
+    reply_error_each(collect_code_cb, &before);
+    reply_error(out, "syntax error");
+    reply_error(out, "-NOAUTH Authentication required.");
+    reply_errorf(out, "-WRONGPASS %s", "invalid username-password pair");
+    reply_error(out, "-EXECABORT Transaction discarded because of previous errors.");
+    reply_error(out, "-ERR unknown command 'x'");
+    reply_error(out, "-NOAUTH again");
+    reply_error(out, "-NOPROTO");
+    reply_error_each(collect_code_cb, &after);
+    for (int i = 0; i < after.n; i++) {
+        long long was = 0;
+        for (int j = 0; j < before.n; j++)
+            if (strcmp(before.code[j], after.code[i]) == 0)
+                was = before.count[j];
+        if (after.count[i] > was)
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s+%lld ", after.code[i],
+                     after.count[i] - was);
+        if (i > 0)
+            ck_assert_int_lt(strcmp(after.code[i - 1], after.code[i]), 0);
+    }
+    ck_assert_str_eq(got, "ERR+2 EXECABORT+1 NOAUTH+2 NOPROTO+1 WRONGPASS+1 ");
+    ck_assert_int_eq(reply_error_count() - total, 7);
+    evbuffer_free(out);
+}
+END_TEST
+
 START_TEST(integers_in_decimal_including_extremes)
 {
     static const struct {
@@ -296,6 +345,7 @@ static Suite *reply_suite(void)
     tcase_add_test(scalars, error_gets_err_prefix_unless_it_starts_with_dash);
     tcase_add_test(scalars, error_cr_and_lf_become_spaces);
     tcase_add_test(scalars, errorf_formats_then_applies_error_rules);
+    tcase_add_test(scalars, errors_are_counted_by_code_in_code_order);
     tcase_add_test(scalars, integers_in_decimal_including_extremes);
     tcase_add_test(scalars, bulk_strings_empty_binary_and_large);
     tcase_add_test(scalars, bulk_ll_is_a_decimal_bulk_string);
