@@ -465,47 +465,25 @@ void command_dispatch(struct client *c)
         c->flags = (c->flags & ~CLIENT_F_REPLY_SKIP_NEXT) | CLIENT_F_REPLY_SKIP;
 }
 
-/* Replies a space-separated word list as a set of simple strings. */
-static void reply_word_set(struct evbuffer *out, int resp, const char *words)
+/* Replies a space-separated word list as a set: simple strings (flags, categories), or bulk
+ * strings (tips), as Redis sends each. */
+static void reply_word_set(struct evbuffer *out, int resp, const char *words, int bulk)
 {
     size_t n = 0;
-    const char *p = words;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        if (*p == '\0')
-            break;
+    for (const char *p = words + strspn(words, " "); *p; p += strspn(p, " ")) {
+        p += strcspn(p, " ");
         n++;
-        while (*p && *p != ' ')
-            p++;
     }
     reply_set(out, resp, n);
-    for (p = words; *p;) {
-        while (*p == ' ')
-            p++;
-        const char *start = p;
-        while (*p && *p != ' ')
-            p++;
-        if (p > start) {
+    for (const char *p = words + strspn(words, " "); *p; p += strspn(p, " ")) {
+        size_t len = strcspn(p, " ");
+        if (bulk) {
+            reply_bulk(out, p, len);
+        } else {
             evbuffer_add(out, "+", 1);
-            evbuffer_add(out, start, (size_t)(p - start));
+            evbuffer_add(out, p, len);
             evbuffer_add(out, "\r\n", 2);
         }
-    }
-}
-
-/* Replies COMMAND INFO's tips, a space-separated list, as a set of bulk strings. */
-static void reply_tips(struct evbuffer *out, int resp, const char *tips)
-{
-    size_t n = 0;
-    for (const char *p = tips; *p; p += strcspn(p, " ")) {
-        p += strspn(p, " ");
-        n += *p != '\0';
-    }
-    reply_set(out, resp, n);
-    for (const char *p = tips + strspn(tips, " "); *p; p += strspn(p, " ")) {
-        size_t len = strcspn(p, " ");
-        reply_bulk(out, p, len);
         p += len;
     }
 }
@@ -557,12 +535,12 @@ void command_reply_info(struct evbuffer *out, int resp, const struct command *cm
     reply_array(out, 10);
     reply_bulk_cstr(out, cmd->fullname);
     reply_integer(out, cmd->arity);
-    reply_word_set(out, resp, cmd->info_flags);
+    reply_word_set(out, resp, cmd->info_flags, 0);
     reply_integer(out, cmd->last_key ? 1 : 0); /* first, last key and step */
     reply_integer(out, cmd->last_key);
     reply_integer(out, cmd->last_key ? 1 : 0);
-    reply_word_set(out, resp, cmd->acl);
-    reply_tips(out, resp, cmd->tips ? cmd->tips : "");
+    reply_word_set(out, resp, cmd->acl, 0);
+    reply_word_set(out, resp, cmd->tips ? cmd->tips : "", 1);
     reply_key_specs(out, resp, cmd->last_key, cmd->key_flag);
     /* Redis sends an empty set when there are no subcommands, else an array. */
     if (subcommand_count(cmd) == 0)
@@ -607,7 +585,7 @@ static void reply_doc_args(struct evbuffer *out, int resp, const char *spec)
                 if (*p == ',')
                     *p = ' ';
             reply_bulk_cstr(out, "flags");
-            reply_word_set(out, resp, words);
+            reply_word_set(out, resp, words, 0);
         }
     }
 }

@@ -905,12 +905,8 @@ static char *config_read_file(const char *path, size_t *lenp, char *why, size_t 
         close(fd);
         return NULL;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-        if (S_ISREG(st.st_mode))
-            snprintf(why, whylen, "larger than %d bytes: is this the configuration file?",
-                     CONFIG_FILE_MAX);
-        else
-            snprintf(why, whylen, "not a regular file");
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file");
         close(fd);
         return NULL;
     }
@@ -930,7 +926,7 @@ static char *config_read_file(const char *path, size_t *lenp, char *why, size_t 
             break;
     }
     close(fd);
-    if (len > CONFIG_FILE_MAX) { /* it grew after fstat */
+    if (len > CONFIG_FILE_MAX) { /* read one byte past the bound to tell */
         snprintf(why, whylen, "larger than %d bytes: is this the configuration file?",
                  CONFIG_FILE_MAX);
         free(buf);

@@ -109,33 +109,40 @@ static int pattern_token(const char *pat, size_t patlen, size_t p, char c, int n
 
 size_t pattern_anchor_min = 1 << 16;
 
-/* Where the tokens after the pattern's last star group start (0 when it has no star) and, in
- * *tokens, how many there are. A token's extent does not depend on the byte it is matched
- * against, so a dummy byte parses it. */
-static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
+/* Counts the tokens from pat[p] up to the next star or the end, where *end is set. A token's
+ * extent does not depend on the byte it is matched against, so a dummy byte parses it. */
+static size_t pattern_segment(const char *pat, size_t patlen, size_t p, size_t *end)
 {
-    size_t p = 0, start = 0, n = 0, next;
-
-    while (p < patlen) {
-        if (pat[p] == '*') {
-            while (p < patlen && pat[p] == '*')
-                p++;
-            start = p;
-            n = 0;
-            continue;
-        }
+    size_t n = 0, next;
+    while (p < patlen && pat[p] != '*') {
         pattern_token(pat, patlen, p, 0, 0, &next);
         p = next;
         n++;
     }
-    *tokens = n;
+    *end = p;
+    return n;
+}
+
+/* Where the tokens after the pattern's last star group start (0 when it has no star) and, in
+ * *tokens, how many there are. */
+static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
+{
+    size_t p = 0, start = 0;
+
+    *tokens = pattern_segment(pat, patlen, 0, &p);
+    while (p < patlen) {
+        while (p < patlen && pat[p] == '*')
+            p++;
+        start = p;
+        *tokens = pattern_segment(pat, patlen, p, &p);
+    }
     return start;
 }
 
 /* Most tokens a segment may have for the bit-parallel search: its table takes 32 bytes per
  * token (a bit per token for each of 256 byte values), 64 MiB here. Longer ones fall back to
  * trying each position. */
-#define PATTERN_SEGMENT_MAX_TOKENS (1u << 21)
+size_t pattern_segment_max_tokens = (size_t)1 << 21;
 
 /* Finds the leftmost position at or after s where the tokens from pat[p] up to the next star
  * match str, or returns SIZE_MAX. Shift-And over the tokens: bit j of the state says that
@@ -144,15 +151,11 @@ static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
 static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, const char *str,
                                    size_t s, size_t slen, int nocase)
 {
-    size_t k = 0, q = p, next, found = SIZE_MAX;
+    size_t q, next, found = SIZE_MAX, k = pattern_segment(pat, patlen, p, &q);
 
-    while (q < patlen && pat[q] != '*') {
-        pattern_token(pat, patlen, q, 0, 0, &next);
-        q = next;
-        k++;
-    }
-    if (k == 0 || k > PATTERN_SEGMENT_MAX_TOKENS) {
-        for (size_t i = s; k > 0 && i + k <= slen && found == SIZE_MAX; i++) {
+    /* k >= 1: the caller stands on a token, just past a star. */
+    if (k > pattern_segment_max_tokens) {
+        for (size_t i = s; i + k <= slen && found == SIZE_MAX; i++) {
             size_t t = p, j = i;
             while (t < q && pattern_token(pat, patlen, t, str[j], nocase, &next)) {
                 t = next;
@@ -161,7 +164,7 @@ static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, con
             if (t == q)
                 found = i;
         }
-        return k == 0 ? s : found;
+        return found;
     }
     size_t words = (k + 63) / 64;
     uint64_t *mask = xcalloc(256 * words, sizeof(*mask)), *state = xcalloc(words, sizeof(*state));
@@ -206,7 +209,8 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
     /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
     if (slen == 0)
         return patlen == 0;
-    int big = patlen > 0 && slen >= pattern_anchor_min / patlen;
+    size_t product; /* no division here: this runs for every candidate pattern of a publish */
+    int big = __builtin_mul_overflow(patlen, slen, &product) || product >= pattern_anchor_min;
     if (big)
         tail = pattern_tail(pat, patlen, &tail_tokens);
     while (s < slen) {

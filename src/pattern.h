@@ -13,6 +13,9 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
 /* pattern_match looks for the tokens after the last star only when patlen * slen reaches
  * this (65,536); tests set it to 0 and to SIZE_MAX to compare both ways. */
 extern size_t pattern_anchor_min;
+/* Longest run of tokens between stars searched bit-parallel (2 Mi); longer ones are tried at
+ * each position. Tests lower it to run the fallback. */
+extern size_t pattern_segment_max_tokens;
 
 struct pattern_index;
 

@@ -9,16 +9,9 @@ SUITE=batching
 . "$(dirname "$0")/itest-lib.bash"
 
 read -r port < <(free_port 1)
+# write_conf US LOAD: output_batch_us and output_batch_load.
 write_conf() {
-    cat >"$dir/evbrokerd.conf" <<EOF
-[server]
-bind = 127.0.0.1
-port = $port
-output_batch_us = $1
-output_batch_load = $2
-[log]
-target = $dir/daemon.log
-EOF
+    write_daemon_conf "output_batch_us = $1" "output_batch_load = $2"
 }
 
 # info FIELD: the value of one INFO pubsub field.

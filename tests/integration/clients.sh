@@ -10,13 +10,7 @@ SUITE=clients
 . "$(dirname "$0")/itest-lib.bash"
 
 read -r port < <(free_port 1)
-cat >"$dir/evbrokerd.conf" <<EOF
-[server]
-bind = 127.0.0.1
-port = $port
-[log]
-target = $dir/daemon.log
-EOF
+write_daemon_conf
 start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 
 # run_client NAME COMMAND...: runs one client program against the daemon and echoes its result

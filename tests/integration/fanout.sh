@@ -15,16 +15,7 @@ if [ ! -x "$LOADGEN" ]; then
 fi
 
 read -r port < <(free_port 1)
-cat >"$dir/evbrokerd.conf" <<EOF
-[server]
-bind = 127.0.0.1
-port = $port
-output_batch_load = 0
-[limits]
-pubsub_output_limit = "0 0 0"
-[log]
-target = $dir/daemon.log
-EOF
+write_daemon_conf "output_batch_load = 0" "[limits]" 'pubsub_output_limit = "0 0 0"'
 start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 
 # run NAME ARGS...: one load generator run with a fixed message count; passes when the result

@@ -79,6 +79,15 @@ wait_exit() {
     status=$?
 }
 
+# Writes $dir/evbrokerd.conf: the log in $dir/daemon.log, [server] on 127.0.0.1:$port, then
+# the suite's own lines (one per argument), which may add [server] keys or open sections.
+write_daemon_conf() {
+    {
+        printf '[log]\ntarget = %s\n[server]\nbind = 127.0.0.1\nport = %s\n' "$dir/daemon.log" "$port"
+        printf '%s\n' "$@"
+    } >"$dir/evbrokerd.conf"
+}
+
 # Starts the daemon on config $1 (its log set to $dir/daemon.log) and waits for $2 (its
 # port) to answer; sets $daemon. When it does not answer, prints why and ends the suite.
 start_daemon_or_exit() {

@@ -12,17 +12,7 @@ SUITE=observability
 . "$(dirname "$0")/itest-lib.bash"
 
 read -r port mport < <(free_port 2)
-cat >"$dir/evbrokerd.conf" <<EOF
-[server]
-bind = 127.0.0.1
-port = $port
-[log]
-target = $dir/daemon.log
-[limits]
-pubsub_output_limit = 1mb 0 0
-[metrics]
-listen = 127.0.0.1:$mport
-EOF
+write_daemon_conf "[limits]" "pubsub_output_limit = 1mb 0 0" "[metrics]" "listen = 127.0.0.1:$mport"
 
 start_daemon_or_exit "$dir/evbrokerd.conf" "$port"
 

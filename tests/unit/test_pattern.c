@@ -511,6 +511,7 @@ START_TEST(test_match_tail_shortcut_agrees_with_plain_search)
             str[k] = str_chars[next_rand(&seed) % (sizeof(str_chars) - 1)];
         int nocase = i & 1;
         pattern_anchor_min = 0;
+        pattern_segment_max_tokens = i & 2 ? 1 : (size_t)1 << 21; /* half by the fallback */
         int with = pattern_match(pat, plen, str, slen, nocase);
         pattern_anchor_min = SIZE_MAX;
         int without = pattern_match(pat, plen, str, slen, nocase);
@@ -519,6 +520,7 @@ START_TEST(test_match_tail_shortcut_agrees_with_plain_search)
                       pat, (int)slen, str, nocase, with, without);
     }
     pattern_anchor_min = 1 << 16;
+    pattern_segment_max_tokens = (size_t)1 << 21;
 }
 END_TEST
 
