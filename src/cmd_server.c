@@ -499,11 +499,6 @@ void cmd_function_help(struct client *c)
     reply_lines(c->reply, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
-void cmd_debug(struct client *c)
-{
-    reply_error(c->reply, "DEBUG is not supported by evbrokerd");
-}
-
 void cmd_time(struct client *c)
 {
     struct timeval tv;

@@ -3,6 +3,7 @@
  * cmd_*.c and never re-validate what the dispatcher checked. */
 #include "command.h"
 
+#include <ctype.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,7 +137,7 @@ static struct command command_table[] = {
     {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
      "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)", "",
      .tips = "request_policy:all_shards response_policy:agg_sum"},
-    {"debug", cmd_debug, -2, 0, "admin noscript loading stale", "@admin @slow @dangerous", "server",
+    {"debug", NULL, -2, CMD_F_UNSUPPORTED, "admin noscript loading stale", "@admin @slow @dangerous", "server",
      "1.0.0", "A container for debugging commands (not supported).", "Depends on subcommand.", ""},
     {"discard", cmd_discard, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
      "transactions", "2.0.0", "Discards a transaction.",
@@ -438,6 +439,13 @@ void command_dispatch(struct client *c)
     cmd = dispatch_lookup(c, err, sizeof(err));
     c->last_cmd = cmd ? cmd->fullname : "NULL"; /* CLIENT LIST shows the running command too */
     if (err[0]) {
+        refuse(c, cmd, err);
+    } else if (cmd->flags & CMD_F_UNSUPPORTED) {
+        /* like Redis's protected commands: refused before authentication, and it dooms a
+         * transaction instead of failing inside EXEC */
+        snprintf(err, sizeof(err), "%s is not supported by evbrokerd", cmd->fullname);
+        for (char *p = err; *p != ' '; p++)
+            *p = (char)toupper((unsigned char)*p);
         refuse(c, cmd, err);
     } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
         refuse(c, cmd, "-NOAUTH Authentication required.");

@@ -16,6 +16,7 @@ struct evbuffer;
 #define CMD_F_ACL_CHANNELS (1u << 3) /* argv[1..] are channels the user must be allowed */
 #define CMD_F_ACL_PATTERNS (1u << 4) /* argv[1..] are patterns the user must be allowed */
 #define CMD_F_NOT_QUEUED (1u << 5)   /* runs at once inside a transaction (EXEC, RESET...) */
+#define CMD_F_UNSUPPORTED (1u << 6)  /* listed for COMMAND, refused before any other check */
 
 typedef void command_proc(struct client *c);
 
@@ -76,6 +77,6 @@ command_proc cmd_config_get, cmd_config_help;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,
-    cmd_dbsize, cmd_function_flush, cmd_function_help, cmd_debug, cmd_time;
+    cmd_dbsize, cmd_function_flush, cmd_function_help, cmd_time;
 
 #endif
