@@ -169,6 +169,11 @@ void cmd_hello(struct client *c)
             name = c->argv[i + 1];
             nlen = c->argvlen[i + 1];
             i += 1;
+            if (!valid_client_attr(name, nlen)) { /* checked where it stands, as Redis does */
+                reply_error(c->reply,
+                            "Client names cannot contain spaces, newlines or special characters.");
+                return;
+            }
         } else {
             reply_errorf(c->reply, "Syntax error in HELLO option '%s'", c->argv[i]);
             return;
@@ -183,14 +188,8 @@ void cmd_hello(struct client *c)
                               "version at the same time");
         return;
     }
-    if (name) {
-        if (!valid_client_attr(name, nlen)) {
-            reply_error(c->reply,
-                        "Client names cannot contain spaces, newlines or special characters.");
-            return;
-        }
+    if (name)
         set_attr(&client_ext(c)->name, name, nlen);
-    }
     c->resp = (int)ver;
     reply_map(c->reply, c->resp, 7);
     reply_bulk_cstr(c->reply, "server");
