@@ -383,9 +383,11 @@ static int dispatch_acl_allows(const struct client *c, const struct command *cmd
 
 /* Points c->reply where the next command replies: the discard buffer while CLIENT REPLY OFF
  * or SKIP is in force, else c's output. */
+/* A client marked closing (it killed itself inside EXEC) gets no more replies, as in Redis. */
 static void select_reply(struct client *c)
 {
-    if (c->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP)) {
+    if (c->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_CLOSE_AFTER_REPLY |
+                    CLIENT_F_CLOSE_ASAP)) {
         if (discard_buf == NULL)
             discard_buf = evbuffer_new();
         c->reply = discard_buf;
