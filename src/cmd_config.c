@@ -58,6 +58,12 @@ static const struct {
     {"cluster-enabled", P_CONST, 0, "no"},
     {"io-threads", P_CONST, 0, "1"},
     {"hz", P_CONST, 0, "10"},
+    {"notify-keyspace-events", P_CONST, 0, ""},
+    /* No command is timed (a negative threshold turns Redis's slow log off) and there is no
+     * latency monitor (0 is Redis's default: off), so SLOWLOG and LATENCY stay empty. */
+    {"slowlog-log-slower-than", P_CONST, 0, "-1"},
+    {"slowlog-max-len", P_CONST, 0, "128"},
+    {"latency-monitor-threshold", P_CONST, 0, "0"},
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
@@ -83,9 +89,9 @@ static void config_value_special(const struct config *cfg, const char *name, cha
     } else if (strcmp(name, "syslog-enabled") == 0) {
         snprintf(buf, len, "%s", syslog ? "yes" : "no");
     } else if (strcmp(name, "client-output-buffer-limit") == 0) {
-        /* Only the pubsub class applies here; the other two are shown unlimited. */
-        snprintf(buf, len, "normal 0 0 0 slave 0 0 0 pubsub %lld %lld %d", cfg->pubsub_hard_limit,
-                 cfg->pubsub_soft_limit, cfg->pubsub_soft_seconds);
+        /* Only the pubsub class applies here; the others show Redis's defaults. */
+        snprintf(buf, len, "normal 0 0 0 slave 268435456 67108864 60 pubsub %lld %lld %d",
+                 cfg->pubsub_hard_limit, cfg->pubsub_soft_limit, cfg->pubsub_soft_seconds);
     } else if (strcmp(name, "tls-auth-clients") == 0) {
         snprintf(buf, len, "%s", auth[cfg->tls_auth_clients]);
     }

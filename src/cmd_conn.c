@@ -439,12 +439,79 @@ void cmd_client_reply(struct client *c)
     }
 }
 
+void cmd_client_no_evict(struct client *c)
+{
+    /* evbrokerd evicts no client for memory (output limits are another matter), so the flag
+     * changes nothing; the value is still checked. */
+    if (strcasecmp(c->argv[2], "on") != 0 && strcasecmp(c->argv[2], "off") != 0) {
+        reply_error(c->reply, "syntax error");
+        return;
+    }
+    reply_simple(c->reply, "OK");
+}
+
+/* Client-side caching tracks keys, and there are none: tracking can only be off. */
+void cmd_client_tracking(struct client *c)
+{
+    if (strcasecmp(c->argv[2], "on") == 0) {
+        reply_error(c->reply, "client-side caching is not supported: evbrokerd stores no keys");
+        return;
+    }
+    if (strcasecmp(c->argv[2], "off") != 0 || c->argc > 3) {
+        reply_error(c->reply, "syntax error");
+        return;
+    }
+    reply_simple(c->reply, "OK");
+}
+
+void cmd_client_trackinginfo(struct client *c)
+{
+    reply_map(c->reply, c->resp, 3);
+    reply_bulk_cstr(c->reply, "flags");
+    reply_set(c->reply, c->resp, 1);
+    reply_bulk_cstr(c->reply, "off");
+    reply_bulk_cstr(c->reply, "redirect");
+    reply_integer(c->reply, -1);
+    reply_bulk_cstr(c->reply, "prefixes");
+    reply_array(c->reply, 0);
+}
+
+void cmd_client_getredir(struct client *c)
+{
+    reply_integer(c->reply, -1); /* tracking is off */
+}
+
+/* No command blocks here, so no client is ever unblocked; the arguments are still checked, in
+ * Redis's order. */
+void cmd_client_unblock(struct client *c)
+{
+    long long id;
+
+    if (c->argc > 4) {
+        reply_error(c->reply, "unknown subcommand or wrong number of arguments for 'UNBLOCK'. "
+                              "Try CLIENT HELP.");
+        return;
+    }
+    if (c->argc == 4 && strcasecmp(c->argv[3], "timeout") != 0 &&
+        strcasecmp(c->argv[3], "error") != 0) {
+        reply_error(c->reply, "CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        return;
+    }
+    if (util_parse_ll(c->argv[2], c->argvlen[2], &id) < 0) {
+        reply_error(c->reply, "value is not an integer or out of range");
+        return;
+    }
+    reply_integer(c->reply, 0);
+}
+
 void cmd_client_help(struct client *c)
 {
     static const char *const lines[] = {
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GETNAME",
         "    Return the name of this connection.",
+        "GETREDIR",
+        "    Return -1: tracking is always off (evbrokerd stores no keys to track).",
         "ID",
         "    Return the ID of this connection.",
         "INFO",
@@ -453,12 +520,20 @@ void cmd_client_help(struct client *c)
         "    Close connections. Options: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
         "LIST [TYPE (NORMAL|PUBSUB)] [ID <id> ...]",
         "    Describe the open connections, one line each.",
+        "NO-EVICT (ON|OFF)",
+        "    Accepted; evbrokerd evicts no client for memory.",
         "REPLY (ON|OFF|SKIP)",
         "    Turn replies to this connection on or off, or skip the next one.",
         "SETINFO (LIB-NAME|LIB-VER) <value>",
         "    Record the client library's name or version.",
         "SETNAME <name>",
         "    Name this connection.",
+        "TRACKING OFF",
+        "    Accepted; client-side caching (ON) is not supported: there are no keys.",
+        "TRACKINGINFO",
+        "    Describe this connection's tracking (always off).",
+        "UNBLOCK <id> [TIMEOUT|ERROR]",
+        "    Return 0: no command blocks in evbrokerd.",
         "HELP",
         "    Print this help.",
     };

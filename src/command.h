@@ -69,11 +69,16 @@ command_proc cmd_publish, cmd_spublish, cmd_subscribe, cmd_unsubscribe, cmd_psub
 /* cmd_conn.c */
 command_proc cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_select, cmd_auth, cmd_hello,
     cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_setinfo, cmd_client_info,
-    cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help;
+    cmd_client_list, cmd_client_kill, cmd_client_reply, cmd_client_help, cmd_client_no_evict,
+    cmd_client_tracking, cmd_client_trackinginfo, cmd_client_getredir, cmd_client_unblock;
 /* multi.c */
 command_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 /* cmd_config.c */
 command_proc cmd_config_get, cmd_config_help;
+/* cmd_admin.c */
+command_proc cmd_role, cmd_lastsave, cmd_cluster, cmd_cluster_disabled, cmd_acl_cat, cmd_acl_help,
+    cmd_acl_users, cmd_acl_whoami, cmd_latency_empty, cmd_latency_reset, cmd_latency_help,
+    cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,

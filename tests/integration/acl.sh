@@ -71,6 +71,10 @@ PASS=hunter2 out=$(as bob PUBLISH anything x)
 check sha256-password-and-star "bob PUBLISH gave '$out'" test "$out" = 0
 out=$(timeout 5 redis-cli -3 -p "$port" HELLO 3 AUTH alice wonderland 2>&1 | head -2 | tr '\n' ' ')
 check hello-auth-user "HELLO 3 AUTH alice gave '$out'" sh -c 'printf "%s" "$1" | grep -q "server"' _ "$out"
+PASS=wonderland out=$(as alice ACL WHOAMI)
+check acl-whoami-user "alice's ACL WHOAMI gave '$out'" test "$out" = alice
+out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning ACL USERS | tr '\n' ' ')
+check acl-users-sorted "ACL USERS gave '$out'" test "$out" = "alice bob default "
 
 # Transactions: a channel refused while queuing dooms the transaction; one allowed when queued
 # but revoked by the reload below before EXEC is refused at EXEC, in Redis's words.

@@ -103,7 +103,7 @@ check unknown-command-error "got: $err" \
 cfg_get() { cli CONFIG GET "$@" | tr '\n' ' '; }
 check config-get-int "got: $(cfg_get maxclients)" test "$(cfg_get maxclients)" = "maxclients 1234 "
 check config-get-glob "got: $(cfg_get 'client-output*')" test "$(cfg_get 'client-output*')" = \
-    "client-output-buffer-limit normal 0 0 0 slave 0 0 0 pubsub 4194304 1048576 30 "
+    "client-output-buffer-limit normal 0 0 0 slave 268435456 67108864 60 pubsub 4194304 1048576 30 "
 check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
     test "$(cfg_get protected-mode unixsocket)" = "unixsocket $sock protected-mode no "
 check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "

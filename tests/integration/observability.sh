@@ -326,11 +326,12 @@ fields = ["redis_version", "evbrokerd_version", "process_id", "tcp_port", "uptim
           "pubsub_publishes", "pubsub_deliveries"]
 check("info_fields", all(f in info for f in fields),
       "missing %s" % [f for f in fields if f not in info])
-check("info_sections", sections[:11] == ["Server", "Clients", "Memory", "Stats", "Replication",
-                                          "CPU", "Modules", "Errorstats", "Cluster", "Keyspace",
-                                          "Pubsub"],
+check("info_sections", sections[:12] == ["Server", "Clients", "Memory", "Persistence", "Stats",
+                                          "Replication", "CPU", "Modules", "Errorstats",
+                                          "Cluster", "Keyspace", "Pubsub"],
       "got %s" % sections)
-check("info_cluster_replication", info.get("cluster_enabled") == "0" and
+check("info_cluster_replication", info.get("loading") == "0" and
+      info.get("cluster_enabled") == "0" and
       info.get("role") == "master" and float(info.get("used_cpu_user", "-1")) >= 0,
       "cluster_enabled %s, role %s, used_cpu_user %s" % (info.get("cluster_enabled"),
       info.get("role"), info.get("used_cpu_user")))
