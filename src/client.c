@@ -22,6 +22,7 @@
 
 #include "command.h"
 #include "log.h"
+#include "monitor.h"
 #include "msg.h"
 #include "multi.h"
 #include "pubsub.h"
@@ -276,6 +277,7 @@ void client_close_async(struct client *c, const char *why)
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     c->flags |= CLIENT_F_CLOSE_ASAP;
+    monitor_remove(c);
     if (why) {
         char addr[CLIENT_ADDR_LEN];
         client_addr(c, addr, sizeof(addr));
@@ -314,6 +316,7 @@ void client_free(struct client *c)
     TAILQ_REMOVE(&server.clients, c, all_link);
     server.nclients--;
     pubsub_drop_client(c);
+    monitor_remove(c);
     if (c->bev) {
         client_tls_free(c->bev);
     } else {
@@ -419,6 +422,16 @@ static void client_check_output_limits(struct client *c, size_t len)
         server.stats.output_limit_disconnections++;
         client_close_async(c, NULL);
     }
+}
+
+void client_send_text(struct client *c, const void *p, size_t len)
+{
+    if (c->flags & CLIENT_F_CLOSE_ASAP)
+        return;
+    evbuffer_add(client_output(c), p, len);
+    client_check_output_limits(c, client_queued(c));
+    if (!(c->flags & CLIENT_F_CLOSE_ASAP))
+        client_schedule_write(c);
 }
 
 void client_deliver(struct client *c, struct msg *m)
@@ -897,6 +910,8 @@ static size_t client_memory(const struct client *c, size_t omem, size_t oll)
 void client_describe(const struct client *c, struct evbuffer *out)
 {
     char flags[8], *f = flags;
+    if (c->flags & CLIENT_F_MONITOR)
+        *f++ = 'O';
     if (c->flags & CLIENT_F_PUBSUB)
         *f++ = 'P';
     if (c->flags & CLIENT_F_MULTI)

@@ -39,6 +39,7 @@ struct subscription;
 #define CLIENT_F_OUT_PINS (1u << 19)      /* out may reference frame log segments (runs) */
 #define CLIENT_F_MULTI (1u << 20)         /* in a transaction: commands are queued (multi.h) */
 #define CLIENT_F_MULTI_ERROR (1u << 21)   /* a command was refused in it: EXEC discards it */
+#define CLIENT_F_MONITOR (1u << 22)       /* sent every command run (monitor.h) */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -164,6 +165,10 @@ void client_free(struct client *c);
 /* Queues a published frame (borrowed; referenced if kept) and enforces the pub/sub output
  * limits. The hot path of fan-out. */
 void client_deliver(struct client *c, struct msg *m);
+
+/* Queues text (copied) that is no reply to c's own command, such as a MONITOR line, under
+ * the pub/sub output limits, and schedules the write. */
+void client_send_text(struct client *c, const void *p, size_t len);
 
 /* Puts the client on the pending list if it has output. */
 void client_schedule_write(struct client *c);

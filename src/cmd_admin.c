@@ -10,6 +10,7 @@
 #include "client.h"
 #include "command.h"
 #include "config.h"
+#include "monitor.h"
 #include "reply.h"
 #include "server.h"
 #include "util.h"
@@ -73,6 +74,20 @@ void cmd_cluster(struct client *c)
         }
     }
     reply_errorf(c->reply, "unknown subcommand '%.128s'. Try CLUSTER HELP.", c->argv[1]);
+}
+
+/* MONITOR: from now on the client is sent a line for every command run (monitor.c). A second
+ * MONITOR gets no reply, as in Redis; inside a transaction Redis refuses it at EXEC. */
+void cmd_monitor(struct client *c)
+{
+    if (c->flags & CLIENT_F_MONITOR)
+        return;
+    if (c->flags & CLIENT_F_MULTI) {
+        reply_error(c->reply, "MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    monitor_add(c);
+    reply_simple(c->reply, "OK");
 }
 
 void cmd_acl_whoami(struct client *c)

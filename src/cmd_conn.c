@@ -9,6 +9,7 @@
 #include "client.h"
 #include "config.h"
 #include "command.h"
+#include "monitor.h"
 #include "multi.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -50,6 +51,7 @@ void cmd_reset(struct client *c)
 {
     multi_discard(c);
     pubsub_drop_client(c);
+    monitor_remove(c);
     c->resp = 2;
     c->db = 0;
     /* A SKIP already in force still drops this reply, as in Redis. */

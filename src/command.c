@@ -11,6 +11,7 @@
 
 #include "acl.h"
 #include "client.h"
+#include "monitor.h"
 #include "multi.h"
 #include "reply.h"
 #include "server.h"
@@ -247,6 +248,8 @@ static struct command command_table[] = {
     {"latency", NULL, -2, 0, "", "@slow", "server", "2.8.13",
      "A container for latency diagnostics commands.", "Depends on subcommand.", "",
      latency_subcommands},
+    {"monitor", cmd_monitor, 1, 0, "admin noscript loading stale", "@admin @slow @dangerous",
+     "server", "1.0.0", "Listens for all requests received by the server in real-time.", "", ""},
     {"multi", cmd_multi, 1, CMD_F_NOT_QUEUED, F_TX " fast allow_busy", "@fast @transaction",
      "transactions", "1.2.0", "Starts a transaction.", "O(1)", ""},
     {"ping", cmd_ping, -1, CMD_F_PUBSUB_OK, "fast", "@fast @connection", "connection", "1.0.0",
@@ -494,6 +497,8 @@ static void run(struct client *c, const struct command *cmd)
     cmd->proc(c);
     c->cmd = NULL;
     server.stats.commands_processed++;
+    if (monitor_count && cmd->proc != cmd_monitor)
+        monitor_feed(c, cmd);
 }
 
 /* Refuses a command with err (a Redis error text, "-CODE ..." or plain for -ERR). Inside a

@@ -78,7 +78,7 @@ command_proc cmd_config_get, cmd_config_help;
 /* cmd_admin.c */
 command_proc cmd_role, cmd_lastsave, cmd_cluster, cmd_cluster_disabled, cmd_acl_cat, cmd_acl_help,
     cmd_acl_users, cmd_acl_whoami, cmd_latency_empty, cmd_latency_reset, cmd_latency_help,
-    cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help;
+    cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help, cmd_monitor;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,

@@ -24,6 +24,7 @@
 #include "acl.h"
 #include "client.h"
 #include "log.h"
+#include "monitor.h"
 #include "msg.h"
 #include "metrics.h"
 #include "notify.h"
@@ -788,6 +789,7 @@ void server_cleanup(void)
         client_free(c);
     }
     client_release_shared();
+    monitor_cleanup();
     msg_log_release();
     /* A freed TLS bufferevent is finalized by a deferred callback: give the loop one pass so
      * it runs before the base goes away (the loop may have been left before it could). */

@@ -108,6 +108,42 @@ check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
     test "$(cfg_get protected-mode unixsocket)" = "unixsocket $sock protected-mode no "
 check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "
 
+# MONITOR with redis-cli: a line per command from TCP and unix clients, a long argument cut
+# at 64 KiB with the rest counted. A monitor that never reads is dropped at the output limit.
+timeout 20 redis-cli -p "$port" MONITOR >"$dir/mon.out" 2>&1 </dev/null &
+monpid=$!
+pids+=("$monpid")
+wait_monitor() {
+    for _ in $(seq 100); do
+        [ "$(cli CLIENT LIST | grep -c ' flags=O ')" = "$1" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+check monitor-listed "CLIENT LIST never showed a flags=O client" wait_monitor 1
+timeout 5 redis-cli -s "$sock" PUBLISH monch 'two words' >/dev/null </dev/null
+long=$(head -c 70000 /dev/zero | tr '\0' 'm')
+cli PUBLISH monch "$long" >/dev/null
+exec 7<>"/dev/tcp/127.0.0.1/$port" # a second monitor that never reads
+printf 'MONITOR\r\n' >&7
+check monitor-stalled-listed "the stalled monitor never showed" wait_monitor 2
+for _ in $(seq 300); do cli PUBLISH monch "$long"; done >/dev/null
+check monitor-stalled-dropped "a monitor that never reads was kept past 4 MB" wait_monitor 1
+exec 7>&-
+mon_has() {
+    for _ in $(seq 100); do
+        grep -qF -- "$1" "$dir/mon.out" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+check monitor-unix-line "no unix line in: $(head -c 300 "$dir/mon.out")" \
+    mon_has "[0 unix:$sock] \"PUBLISH\" \"monch\" \"two words\""
+check monitor-long-argument-cut "no cut argument in the monitor's output" \
+    mon_has "\"PUBLISH\" \"monch\" \"$(head -c 65536 /dev/zero | tr '\0' 'm')\"...(4464 more bytes)"
+check monitor-tcp-line "no TCP line" mon_has "] \"CLIENT\" \"LIST\""
+kill "$monpid" 2>/dev/null
+
 # SIGTERM: a clean exit with status 0, and the unix socket file removed.
 kill "$daemon"
 wait_exit "$daemon" 100
