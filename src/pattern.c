@@ -109,12 +109,14 @@ static int pattern_token(const char *pat, size_t patlen, size_t p, char c, int n
 
 size_t pattern_anchor_min = 1 << 16;
 
-/* Counts the tokens from pat[p] up to the next star or the end, where *end is set. A token's
- * extent does not depend on the byte it is matched against, so a dummy byte parses it. */
-static size_t pattern_segment(const char *pat, size_t patlen, size_t p, size_t *end)
+/* Counts the tokens from pat[p] up to the next star or the end (where *end is set), but
+ * stops once it has counted max of them: a segment longer than the string left cannot match,
+ * and counting the rest could cost far more than reading the string. A token's extent does
+ * not depend on the byte it is matched against, so a dummy byte parses it. */
+static size_t pattern_segment(const char *pat, size_t patlen, size_t p, size_t max, size_t *end)
 {
     size_t n = 0, next;
-    while (p < patlen && pat[p] != '*') {
+    while (p < patlen && pat[p] != '*' && n < max) {
         pattern_token(pat, patlen, p, 0, 0, &next);
         p = next;
         n++;
@@ -123,20 +125,85 @@ static size_t pattern_segment(const char *pat, size_t patlen, size_t p, size_t *
     return n;
 }
 
-/* Where the tokens after the pattern's last star group start (0 when it has no star) and, in
- * *tokens, how many there are. */
-static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
+/* Fills set[b] with whether the bracket set at pat[p] matches byte b, parsing it once
+ * (pattern_bracket parses it per byte); returns the position past it. Ranges and literals
+ * compare case-folded values when nocase is set, escaped bytes compare exactly, as there. */
+static size_t pattern_bracket_set(const char *pat, size_t patlen, size_t p, int nocase,
+                                  unsigned char set[256])
 {
-    size_t p = 0, start = 0;
+    int cover[257] = {0}; /* +1 at a folded interval's start, -1 past its end, by value+128 */
+    unsigned char exact[256] = {0};
+    size_t q = p + 1;
+    int negate = 0;
 
-    *tokens = pattern_segment(pat, patlen, 0, &p);
-    while (p < patlen) {
-        while (p < patlen && pat[p] == '*')
-            p++;
-        start = p;
-        *tokens = pattern_segment(pat, patlen, p, &p);
+    if (q < patlen && pat[q] == '^') {
+        negate = 1;
+        q++;
     }
-    return start;
+    for (;; q++) {
+        size_t rem = patlen - q;
+        int lo, hi;
+        if (rem >= 2 && pat[q] == '\\') {
+            q++;
+            exact[(unsigned char)pat[q]] = 1;
+            continue;
+        } else if (rem > 0 && pat[q] == ']') {
+            break;
+        } else if (rem == 0) {
+            q--;
+            break;
+        } else if (rem >= 3 && pat[q + 1] == '-') {
+            lo = (signed char)pat[q];
+            hi = (signed char)pat[q + 2];
+            if (lo > hi) {
+                int t = lo;
+                lo = hi;
+                hi = t;
+            }
+            q += 2;
+        } else {
+            lo = hi = (signed char)pat[q];
+        }
+        if (nocase) {
+            lo = pattern_fold(lo);
+            hi = pattern_fold(hi);
+        }
+        if (lo <= hi) {
+            cover[lo + 128]++;
+            cover[hi + 129]--;
+        }
+    }
+    for (int v = 1; v < 256; v++)
+        cover[v] += cover[v - 1];
+    for (int b = 0; b < 256; b++) {
+        int v = (signed char)b;
+        int in = exact[b] || cover[(nocase ? pattern_fold(v) : v) + 128] > 0;
+        set[b] = (unsigned char)(negate ? !in : in);
+    }
+    return q + 1;
+}
+
+/* Fills set[b] with whether the token at pat[p] (not '*') matches byte b, as pattern_token
+ * answers, at the cost of one parse; returns the position past it. */
+static size_t pattern_token_set(const char *pat, size_t patlen, size_t p, int nocase,
+                                unsigned char set[256])
+{
+    if (pat[p] == '[')
+        return pattern_bracket_set(pat, patlen, p, nocase, set);
+    if (pat[p] == '?') {
+        memset(set, 1, 256);
+        return p + 1;
+    }
+    if (pat[p] == '\\' && p + 1 < patlen)
+        p++;
+    memset(set, 0, 256);
+    set[(unsigned char)pat[p]] = 1;
+    int f = pattern_fold((signed char)pat[p]);
+    if (nocase && f >= 'a' && f <= 'z') {
+        set[f] = 1;
+        set[f - 'a' + 'A'] = 1;
+    }
+    return p + 1;
 }
 
 /* Most tokens a segment may have for the bit-parallel search: its table takes 32 bytes per
@@ -144,16 +211,18 @@ static size_t pattern_tail(const char *pat, size_t patlen, size_t *tokens)
  * trying each position. */
 size_t pattern_segment_max_tokens = (size_t)1 << 21;
 
-/* Finds the leftmost position at or after s where the tokens from pat[p] up to the next star
- * match str, or returns SIZE_MAX. Shift-And over the tokens: bit j of the state says that
- * tokens 0..j match the bytes ending at the current one, so the search reads each byte once
- * with k/64 word operations, where trying each position would cost k token tests per byte. */
-static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, const char *str,
-                                   size_t s, size_t slen, int nocase)
+/* Finds the leftmost position at or after s where the k tokens from pat[p] to pat[q] (the
+ * next star; k <= slen - s) match str, or returns SIZE_MAX. Shift-And over the tokens: bit j
+ * of the state says that tokens 0..j match the bytes ending at the current one. Only the
+ * words that can hold a set bit are updated, so while no prefix of the segment matches each
+ * byte costs one table lookup, and at worst k/64 word operations, where trying each position
+ * costs up to k token tests per byte. The table costs a parse of the segment and 32 bytes a
+ * token, no more than the string left. */
+static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, size_t q, size_t k,
+                                   const char *str, size_t s, size_t slen, int nocase)
 {
-    size_t q, next, found = SIZE_MAX, k = pattern_segment(pat, patlen, p, &q);
+    size_t next, found = SIZE_MAX;
 
-    /* k >= 1: the caller stands on a token, just past a star. */
     if (k > pattern_segment_max_tokens) {
         for (size_t i = s; i + k <= slen && found == SIZE_MAX; i++) {
             size_t t = p, j = i;
@@ -166,23 +235,32 @@ static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, con
         }
         return found;
     }
-    size_t words = (k + 63) / 64;
+    size_t words = (k + 63) / 64, j = 0;
     uint64_t *mask = xcalloc(256 * words, sizeof(*mask)), *state = xcalloc(words, sizeof(*state));
-    size_t j = 0;
-    for (size_t t = p; t < q; t = next, j++)
+    unsigned char set[256];
+    for (size_t t = p; t < q; t = next, j++) {
+        next = pattern_token_set(pat, patlen, t, nocase, set);
         for (int b = 0; b < 256; b++)
-            if (pattern_token(pat, patlen, t, (char)b, nocase, &next))
+            if (set[b])
                 mask[(size_t)b * words + j / 64] |= (uint64_t)1 << (j % 64);
+    }
     const uint64_t last = (uint64_t)1 << ((k - 1) % 64);
+    size_t live = 0; /* state[w] is 0 for every w >= live */
     for (size_t i = s; i < slen; i++) {
         const uint64_t *m = mask + (size_t)(unsigned char)str[i] * words;
+        if (live == 0 && !(m[0] & 1))
+            continue; /* nothing under way, and no start here */
         uint64_t carry = 1;
-        for (size_t w = 0; w < words; w++) {
+        size_t top = live < words ? live + 1 : words, new_live = 0;
+        for (size_t w = 0; w < top; w++) {
             uint64_t out = state[w] >> 63;
             state[w] = ((state[w] << 1) | carry) & m[w];
             carry = out;
+            if (state[w])
+                new_live = w + 1;
         }
-        if (state[words - 1] & last) {
+        live = new_live;
+        if (live == words && (state[words - 1] & last)) {
             found = i + 1 - k;
             break;
         }
@@ -195,15 +273,16 @@ static size_t pattern_find_segment(const char *pat, size_t patlen, size_t p, con
 /* Every token but '*' consumes exactly one byte, so the leftmost placement of the tokens
  * between two stars is always the best one: on a mismatch it suffices to let the most
  * recent star swallow one more byte and retry from just after it. Earlier stars never need
- * revisiting, which bounds the work by O(patlen * strlen). The tokens after the last star
- * can only match the string's last bytes, one each, so there the star takes the rest at once
- * and the tokens get one try (none when too few bytes are left) instead of one per byte: a
- * long tail (a huge class, or thousands of literals) against a long channel no longer costs
- * their product. The tail is found only where that product is large (pattern_anchor_min), so
- * short patterns pay nothing for it. */
+ * revisiting, which bounds the work by O(patlen * strlen). Where that product is large
+ * (pattern_anchor_min), each star group's tokens are first counted, up to the bytes left: a
+ * segment longer than that fails at once, whatever the pattern's length. The tokens after
+ * the last star can only match the string's last bytes, one each, so there the star takes
+ * the rest at once and the tokens get one try instead of one per byte; the tokens between
+ * two stars are found in one pass over the string (pattern_find_segment). Short patterns pay
+ * nothing for this. */
 int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase)
 {
-    size_t p = 0, s = 0, star_p = 0, star_s = 0, next, tail = 0, tail_tokens = 0;
+    size_t p = 0, s = 0, star_p = 0, star_s = 0, next;
     int have_star = 0, groups = 0, anchored = 0;
 
     /* Redis never enters its loop for an empty string: only the empty pattern matches it. */
@@ -211,8 +290,6 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
         return patlen == 0;
     size_t product; /* no division here: this runs for every candidate pattern of a publish */
     int big = __builtin_mul_overflow(patlen, slen, &product) || product >= pattern_anchor_min;
-    if (big)
-        tail = pattern_tail(pat, patlen, &tail_tokens);
     while (s < slen) {
         if (p < patlen && pat[p] == '*') {
             while (p < patlen && pat[p] == '*')
@@ -224,18 +301,22 @@ int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, 
             have_star = 1;
             star_p = p;
             star_s = s;
-            /* A star before another: the first fit of its tokens, where the string left is
-             * long enough to repay the search's table (256 entries a token). */
-            if (big && p != tail && slen - s >= pattern_anchor_min / 16) {
-                size_t at = pattern_find_segment(pat, patlen, p, str, s, slen, nocase);
+            if (!big)
+                continue;
+            size_t end, k = pattern_segment(pat, patlen, p, slen - s + 1, &end);
+            if (k > slen - s)
+                return 0;
+            if (end == patlen) { /* the last star: its tokens get exactly the last bytes, once */
+                star_s = s = slen - k;
+                anchored = 1;
+            } else if (__builtin_mul_overflow(slen - s, k, &product) ||
+                       product >= pattern_anchor_min) {
+                /* A star before another: the first fit of its tokens, where trying each
+                 * position could cost more than the search's table. */
+                size_t at = pattern_find_segment(pat, patlen, p, end, k, str, s, slen, nocase);
                 if (at == SIZE_MAX)
                     return 0;
                 star_s = s = at;
-            } else if (p == tail) { /* the last star: its tokens get exactly the last bytes, once */
-                if (slen - s < tail_tokens)
-                    return 0;
-                star_s = s = slen - tail_tokens;
-                anchored = 1;
             }
             continue;
         }

@@ -10,8 +10,10 @@
  * by O(patlen * slen) whatever the pattern. Returns 1 on a match, 0 otherwise. */
 int pattern_match(const char *pat, size_t patlen, const char *str, size_t slen, int nocase);
 
-/* pattern_match looks for the tokens after the last star only when patlen * slen reaches
- * this (65,536); tests set it to 0 and to SIZE_MAX to compare both ways. */
+/* pattern_match counts a star group's tokens (anchoring the last group at the string's end)
+ * only when patlen * slen reaches this (65,536), and searches a group between stars
+ * bit-parallel when the string left times its tokens does; tests set it to 0 and to SIZE_MAX
+ * to compare both ways. */
 extern size_t pattern_anchor_min;
 /* Longest run of tokens between stars searched bit-parallel (2 Mi); longer ones are tried at
  * each position. Tests lower it to run the fallback. */

@@ -485,6 +485,16 @@ static const struct repeat_case tail_cases[] = {
     {"*", "a", 5000, "b*", "a", 200000, "", 0},
     {"*", "a", 5000, "b*", "a", 200000, "b", 1},
     {"*", "a", 5000, "b*?", "a", 200000, "b", 0},
+    /* A segment no prefix of which ever matches costs a table lookup a byte (it cost the
+     * segment's length / 64 word operations a byte, 55 s for 2 MB against 4 MB), and one
+     * longer than the string left fails before its table is built or its tokens counted
+     * (a 2 MB segment against 5 KB built 64 MB per call). */
+    {"*", "a", 100000, "*x", "b", 400000, "", 0},
+    {"*", "[b-z]", 20000, "*x", "a", 400000, "", 0},
+    {"*", "a", 2000000, "*x", "a", 5000, "", 0},
+    {"*", "[a]", 2000000, "x", "a", 20, "", 0},
+    /* mid-sized: long classes between stars against 4 KB cost their product (2 s in Redis) */
+    {"*", "[bcdefghijklmnopqrstuvwxyz]", 4001, "*x", "b", 4000, "aaaa", 0},
 };
 
 START_TEST(test_match_long_tails_cost_their_length)
@@ -498,8 +508,8 @@ END_TEST
  * and always off. */
 START_TEST(test_match_tail_shortcut_agrees_with_plain_search)
 {
-    static const char pat_chars[] = "ab*?[]^-\\A";
-    static const char str_chars[] = "abA-]\\*";
+    static const char pat_chars[] = "ab*?[]^-\\AZz\xe9";
+    static const char str_chars[] = "abA-]\\*Zz\xe9\xc9";
     char pat[16], str[24];
     uint32_t seed = 12345;
 
