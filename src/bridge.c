@@ -97,6 +97,7 @@ static struct bridge {
     size_t fifo_head;
     size_t fifo_len;
     size_t fifo_cap;
+    long long sub_heard_ms; /* last confirmation, or when the oldest waiting was sent */
 
     struct dict *topics[3];         /* enum pubsub_kind -> (name -> struct up_topic) */
     struct pattern_index *patterns; /* confirmed upstream patterns */
@@ -293,7 +294,16 @@ static void topic_send(struct up_topic *t, int subscribe)
 
     sub_write(2, argv, lens);
     t->outstanding++;
+    if (br.fifo_len == 0)
+        br.sub_heard_ms = server.now_ms;
     fifo_push(t);
+    /* Churn against an upstream that stopped reading would queue without end; once in sync,
+     * past queue_memory the link is dropped (the resubscription after a reconnect, which may
+     * be bigger, is bounded by the local subscriptions instead). */
+    size_t unsent = evbuffer_get_length(bufferevent_get_output(br.sub));
+    if (br.state == BRIDGE_UP && (long long)unsent > server.cfg.upstream_queue_memory)
+        link_fail(0, "%zu bytes of subscription changes unsent: the upstream is not reading",
+                  unsent);
 }
 
 /* Makes the upstream subscriptions follow a change of local interest. */
@@ -400,6 +410,7 @@ static void sub_confirm(const redisReply *r, enum pubsub_kind kind, int subscrib
         return;
     }
     t->outstanding--;
+    br.sub_heard_ms = server.now_ms;
     if (r == NULL) {
         t->refused = 1;
     } else if (subscribe) {
@@ -797,14 +808,19 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     link_connect();
 }
 
-/* Every second: a publish waiting longer than reply_timeout_ms means the upstream is stuck
- * (stopped, or its host gone without a reset); reconnecting frees what waits on it. */
+/* Every second: a publish or a subscription change waiting longer than reply_timeout_ms
+ * means the upstream is stuck (stopped, or its host gone without a reset); reconnecting
+ * frees what waits on it. */
 static void stuck_cb(evutil_socket_t fd, short what, void *arg)
 {
+    long long timeout = server.cfg.upstream_reply_timeout_ms;
+
     server_update_time();
-    if (br.state == BRIDGE_UP && br.in_flight > 0 &&
-        server.now_ms - br.heard_ms > server.cfg.upstream_reply_timeout_ms)
+    if (br.state == BRIDGE_UP && br.in_flight > 0 && server.now_ms - br.heard_ms > timeout)
         link_fail(0, "no reply to a publish for %lld ms", server.now_ms - br.heard_ms);
+    else if ((br.state == BRIDGE_UP || br.state == BRIDGE_SYNCING) && br.fifo_len > 0 &&
+             server.now_ms - br.sub_heard_ms > timeout)
+        link_fail(0, "no reply to a subscription for %lld ms", server.now_ms - br.sub_heard_ms);
 }
 
 /* Connect timer: the attempt took too long. */

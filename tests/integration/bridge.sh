@@ -352,6 +352,32 @@ run_tests() {
     kill -CONT "$spid"
     wait_field "$nport" bridge_link 5000 up && ok link_back_after_stuck_upstream_resumes ||
         fail link_back_after_stuck_upstream_resumes "link $(bridge_field "$nport" bridge_link)"
+
+    # Subscription churn against a stopped upstream, with no publish to notice it: 600
+    # subscribe/unsubscribe pairs of 100 KB names queued 120 MB on the subscribe link before;
+    # now the link is dropped past queue_memory (1 MB here).
+    kill -STOP "$spid"
+    local rss
+    timeout 30 python3 - "$nport" <<'PYEOF' >"$tmp/churn.out" 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for i in range(600):
+    name = b"bc.%d." % i + b"n" * 100000
+    s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n*2\r\n$11\r\nUNSUBSCRIBE\r\n$%d\r\n%s\r\n"
+              % (len(name), name, len(name), name))
+    want, got = 2 * (len(name) + 40), b""
+    while len(got) < want and b":0\r\n" not in got[-8:]:
+        got += s.recv(1 << 20)
+print("done")
+PYEOF
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$npid/status")
+    [ "$(cat "$tmp/churn.out")" = done ] && [ "${rss:-999999}" -lt 65536 ] &&
+        grep -q "subscription changes unsent" "$tmp/node-$nport.log" &&
+        ok subscription_churn_bounded ||
+        fail subscription_churn_bounded "churn said '$(head -c 200 "$tmp/churn.out")', RSS ${rss} kB, log: $(grep Upstream "$tmp/node-$nport.log" | tail -1)"
+    kill -CONT "$spid"
+    wait_field "$nport" bridge_link 5000 up && ok link_back_after_churn ||
+        fail link_back_after_churn "link $(bridge_field "$nport" bridge_link)"
     stop_pid "$npid"
     stop_pid "$lpid"
     stop_pid "$mpid"
