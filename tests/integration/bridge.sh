@@ -378,6 +378,18 @@ PYEOF
     kill -CONT "$spid"
     wait_field "$nport" bridge_link 5000 up && ok link_back_after_churn ||
         fail link_back_after_churn "link $(bridge_field "$nport" bridge_link)"
+    # One subscription left unanswered is enough to see the upstream is stuck.
+    kill -STOP "$spid"
+    timeout 4 redis-cli -p "$nport" SUBSCRIBE bc.lone >/dev/null 2>&1 </dev/null &
+    end=$(($(now_ms) + 4000))
+    while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$nport" bridge_link)" = up ]; do
+        sleep 0.05
+    done
+    [ "$(bridge_field "$nport" bridge_link)" != up ] &&
+        grep -q "no reply to a subscription for" "$tmp/node-$nport.log" &&
+        ok unanswered_subscription_drops_link ||
+        fail unanswered_subscription_drops_link "link $(bridge_field "$nport" bridge_link) 4 s after"
+    kill -CONT "$spid"
     stop_pid "$npid"
     stop_pid "$lpid"
     stop_pid "$mpid"
