@@ -30,58 +30,84 @@ static int pattern_byte_eq(char a, char b, int nocase)
     return a == b;
 }
 
-/* Tests c against the range lo-hi the way Redis does: bytes are signed chars, the bounds
- * are swapped when reversed, and case is folded only after the swap. */
-static int pattern_range_has(char lo, char hi, char c, int nocase)
+/* The values a range lo-hi covers, as Redis computes them: bytes are signed chars, the bounds
+ * are swapped when reversed, and case is folded only after the swap (so it may be empty). */
+static void pattern_range_bounds(char lo, char hi, int nocase, int *start, int *end)
 {
-    int start = (signed char)lo, end = (signed char)hi, ch = (signed char)c;
-    if (start > end) {
-        int t = start;
-        start = end;
-        end = t;
+    *start = (signed char)lo;
+    *end = (signed char)hi;
+    if (*start > *end) {
+        int t = *start;
+        *start = *end;
+        *end = t;
     }
     if (nocase) {
-        start = pattern_fold(start);
-        end = pattern_fold(end);
-        ch = pattern_fold(ch);
+        *start = pattern_fold(*start);
+        *end = pattern_fold(*end);
     }
+}
+
+/* Tests c against the range lo-hi the way Redis does (a literal is a range of one). */
+static int pattern_range_has(char lo, char hi, char c, int nocase)
+{
+    int start, end, ch = (signed char)c;
+    pattern_range_bounds(lo, hi, nocase, &start, &end);
+    if (nocase)
+        ch = pattern_fold(ch);
     return ch >= start && ch <= end;
 }
 
-/* Matches c against the bracket set whose '[' is at pat[p]; sets *next past the set.
- * Redis quirks kept: '\' escapes the next byte (compared case-sensitively even with nocase)
- * unless it is the last byte, a set never closed by ']' runs to the end of the pattern, and
- * "a-z" is a range only when the bound after '-' exists. The parse does not depend on c. */
+/* Where a bracket set's elements start, past its '[' and any '^' (then *negate is set). */
+static size_t pattern_bracket_start(const char *pat, size_t patlen, size_t p, int *negate)
+{
+    *negate = p + 1 < patlen && pat[p + 1] == '^';
+    return p + 1 + (size_t)*negate;
+}
+
+enum pattern_elem { PATTERN_ELEM_END, PATTERN_ELEM_ESCAPED, PATTERN_ELEM_RANGE };
+
+/* Reads the bracket-set element at pat[*q] into lo-hi and leaves *q on its last byte. Redis
+ * quirks kept: '\' escapes the next byte (compared case-sensitively even with nocase) unless
+ * it is the last byte, "a-z" is a range only when the bound after '-' exists, any other byte
+ * is a literal (a range of one), and a set never closed by ']' runs to the end of the pattern.
+ * At the end, *q is on the ']' or on the pattern's last byte. */
+static enum pattern_elem pattern_bracket_elem(const char *pat, size_t patlen, size_t *q, char *lo,
+                                              char *hi)
+{
+    size_t rem = patlen - *q;
+
+    if (rem >= 2 && pat[*q] == '\\') {
+        ++*q;
+        *lo = *hi = pat[*q];
+        return PATTERN_ELEM_ESCAPED;
+    }
+    if (rem > 0 && pat[*q] == ']')
+        return PATTERN_ELEM_END;
+    if (rem == 0) {
+        --*q;
+        return PATTERN_ELEM_END;
+    }
+    *lo = *hi = pat[*q];
+    if (rem >= 3 && pat[*q + 1] == '-') {
+        *hi = pat[*q + 2];
+        *q += 2;
+    }
+    return PATTERN_ELEM_RANGE;
+}
+
+/* Matches c against the bracket set whose '[' is at pat[p]; sets *next past the set. The
+ * parse does not depend on c. */
 static int pattern_bracket(const char *pat, size_t patlen, size_t p, char c, int nocase,
                            size_t *next)
 {
-    size_t q = p + 1;
-    int negate = 0, match = 0;
+    int negate, match = 0;
+    size_t q = pattern_bracket_start(pat, patlen, p, &negate);
+    enum pattern_elem e;
+    char lo, hi;
 
-    if (q < patlen && pat[q] == '^') {
-        negate = 1;
-        q++;
-    }
-    for (;; q++) {
-        size_t rem = patlen - q;
-        if (rem >= 2 && pat[q] == '\\') {
-            q++;
-            if (pat[q] == c)
-                match = 1;
-        } else if (rem > 0 && pat[q] == ']') {
-            break;
-        } else if (rem == 0) {
-            /* Unclosed: the set is the rest of the pattern. */
-            q--;
-            break;
-        } else if (rem >= 3 && pat[q + 1] == '-') {
-            if (pattern_range_has(pat[q], pat[q + 2], c, nocase))
-                match = 1;
-            q += 2;
-        } else if (pattern_byte_eq(pat[q], c, nocase)) {
+    for (; (e = pattern_bracket_elem(pat, patlen, &q, &lo, &hi)) != PATTERN_ELEM_END; q++)
+        if (e == PATTERN_ELEM_ESCAPED ? lo == c : pattern_range_has(lo, hi, c, nocase))
             match = 1;
-        }
-    }
     *next = q + 1;
     return negate ? !match : match;
 }
@@ -126,51 +152,26 @@ static size_t pattern_segment(const char *pat, size_t patlen, size_t p, size_t m
 }
 
 /* Fills set[b] with whether the bracket set at pat[p] matches byte b, parsing it once
- * (pattern_bracket parses it per byte); returns the position past it. Ranges and literals
- * compare case-folded values when nocase is set, escaped bytes compare exactly, as there. */
+ * (pattern_bracket parses it per byte); returns the position past it. */
 static size_t pattern_bracket_set(const char *pat, size_t patlen, size_t p, int nocase,
                                   unsigned char set[256])
 {
-    int cover[257] = {0}; /* +1 at a folded interval's start, -1 past its end, by value+128 */
+    int cover[257] = {0}; /* +1 where a range starts, -1 past its end, by value + 128 */
     unsigned char exact[256] = {0};
-    size_t q = p + 1;
-    int negate = 0;
+    int negate, start, end;
+    size_t q = pattern_bracket_start(pat, patlen, p, &negate);
+    enum pattern_elem e;
+    char lo, hi;
 
-    if (q < patlen && pat[q] == '^') {
-        negate = 1;
-        q++;
-    }
-    for (;; q++) {
-        size_t rem = patlen - q;
-        int lo, hi;
-        if (rem >= 2 && pat[q] == '\\') {
-            q++;
-            exact[(unsigned char)pat[q]] = 1;
+    for (; (e = pattern_bracket_elem(pat, patlen, &q, &lo, &hi)) != PATTERN_ELEM_END; q++) {
+        if (e == PATTERN_ELEM_ESCAPED) {
+            exact[(unsigned char)lo] = 1;
             continue;
-        } else if (rem > 0 && pat[q] == ']') {
-            break;
-        } else if (rem == 0) {
-            q--;
-            break;
-        } else if (rem >= 3 && pat[q + 1] == '-') {
-            lo = (signed char)pat[q];
-            hi = (signed char)pat[q + 2];
-            if (lo > hi) {
-                int t = lo;
-                lo = hi;
-                hi = t;
-            }
-            q += 2;
-        } else {
-            lo = hi = (signed char)pat[q];
         }
-        if (nocase) {
-            lo = pattern_fold(lo);
-            hi = pattern_fold(hi);
-        }
-        if (lo <= hi) {
-            cover[lo + 128]++;
-            cover[hi + 129]--;
+        pattern_range_bounds(lo, hi, nocase, &start, &end);
+        if (start <= end) {
+            cover[start + 128]++;
+            cover[end + 129]--;
         }
     }
     for (int v = 1; v < 256; v++)
