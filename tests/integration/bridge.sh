@@ -107,6 +107,15 @@ wait_field() {
     return 1
 }
 
+# Waits up to $2 ms until node $1's link is no longer up; fails if it still is.
+wait_link_lost() {
+    local end=$(($(now_ms) + $2))
+    while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$1" bridge_link)" = up ]; do
+        sleep 0.05
+    done
+    [ "$(bridge_field "$1" bridge_link)" != up ]
+}
+
 # Waits up to 5 s for a file to appear.
 wait_file() {
     local i
@@ -341,11 +350,7 @@ run_tests() {
     dropped=$(bridge_field "$nport" bridge_dropped)
     [ "${qb:-0}" -gt 0 ] && [ "$qb" -le 1048576 ] && [ "${dropped:-0}" -gt 0 ] &&
         ok queue_bounded_in_bytes || fail queue_bounded_in_bytes "queue bytes $qb, dropped $dropped"
-    end=$(($(now_ms) + 4000))
-    while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$nport" bridge_link)" = up ]; do
-        sleep 0.05
-    done
-    [ "$(bridge_field "$nport" bridge_link)" != up ] &&
+    wait_link_lost "$nport" 4000 &&
         grep -q "no reply to a publish for" "$tmp/node-$nport.log" &&
         [ "$(bridge_field "$nport" bridge_in_doubt)" -gt 0 ] && ok stuck_upstream_dropped ||
         fail stuck_upstream_dropped "link $(bridge_field "$nport" bridge_link) 4 s after the upstream stopped"
@@ -381,11 +386,7 @@ PYEOF
     # One subscription left unanswered is enough to see the upstream is stuck.
     kill -STOP "$spid"
     timeout 4 redis-cli -p "$nport" SUBSCRIBE bc.lone >/dev/null 2>&1 </dev/null &
-    end=$(($(now_ms) + 4000))
-    while [ "$(now_ms)" -lt "$end" ] && [ "$(bridge_field "$nport" bridge_link)" = up ]; do
-        sleep 0.05
-    done
-    [ "$(bridge_field "$nport" bridge_link)" != up ] &&
+    wait_link_lost "$nport" 4000 &&
         grep -q "no reply to a subscription for" "$tmp/node-$nport.log" &&
         ok unanswered_subscription_drops_link ||
         fail unanswered_subscription_drops_link "link $(bridge_field "$nport" bridge_link) 4 s after"
