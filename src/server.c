@@ -486,6 +486,8 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
     /* Many clients went idle at once: give their pages back now rather than keep them. */
     if (released >= SERVER_RELEASE_MIN)
         util_release_free_memory();
+    else
+        util_decay_free_memory();
 }
 
 /* While stopping: ends the loop once every queued byte is sent or the drain time is up. */

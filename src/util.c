@@ -349,3 +349,12 @@ void util_release_free_memory(void)
     malloc_trim(0); /* also harmless under ASan, whose allocator is not glibc's */
 #endif
 }
+
+void util_decay_free_memory(void)
+{
+#ifdef EVB_JEMALLOC
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.decay", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(name, NULL, NULL, NULL, 0);
+#endif
+}
