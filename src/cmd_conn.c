@@ -237,19 +237,17 @@ void cmd_client_getname(struct client *c)
 void cmd_client_setinfo(struct client *c)
 {
     char **dst;
-    const char *attr;
     if (strcasecmp(c->argv[2], "lib-name") == 0) {
         dst = &client_ext(c)->lib_name;
-        attr = "lib-name";
     } else if (strcasecmp(c->argv[2], "lib-ver") == 0) {
         dst = &client_ext(c)->lib_ver;
-        attr = "lib-ver";
     } else {
         reply_errorf(c->reply, "Unrecognized option '%s'", c->argv[2]);
         return;
     }
-    if (!valid_client_attr(c->argv[3], c->argvlen[3])) {
-        reply_errorf(c->reply, "%s cannot contain spaces, newlines or special characters.", attr);
+    if (!valid_client_attr(c->argv[3], c->argvlen[3])) { /* names the attribute as written */
+        reply_errorf(c->reply, "%s cannot contain spaces, newlines or special characters.",
+                     c->argv[2]);
         return;
     }
     set_attr(dst, c->argv[3], c->argvlen[3]);
