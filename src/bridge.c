@@ -139,9 +139,17 @@ static const char *const direction_names[] = {"both", "in", "out"};
 static const char *const sub_cmds[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
 static const char *const unsub_cmds[3] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
 
+/* Names longer than this stay local. The upstream echoes a name in each confirmation and
+ * message, and one past its pubsub output limit (32 MB by default) makes it drop the link,
+ * which would then resubscribe the same name and be dropped again, for as long as a local
+ * client holds it. */
+#define BRIDGE_NAME_MAX (1024 * 1024)
+
 /* Tells whether a channel name (or a pattern's text) is bridged by [upstream] channels. */
 static int bridged(const char *name, size_t len)
 {
+    if (len > BRIDGE_NAME_MAX)
+        return 0;
     if (br.match_all)
         return 1;
     for (size_t i = 0; i < br.nglobs; i++)

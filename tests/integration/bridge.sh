@@ -383,6 +383,25 @@ PYEOF
     kill -CONT "$spid"
     wait_field "$nport" bridge_link 5000 up && ok link_back_after_churn ||
         fail link_back_after_churn "link $(bridge_field "$nport" bridge_link)"
+    # A name past 1 MiB stays local: a 33 MB one made the upstream drop the link at each
+    # resubscription (its confirmation is past Redis's 32 MB pubsub limit), for good.
+    local rc0 rc1
+    rc0=$(bridge_field "$nport" bridge_reconnects)
+    timeout 20 python3 - "$nport" <<'PYEOF' >"$tmp/bigname.out" 2>&1
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+name = b"n" * (33 << 20)
+s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(name), name))
+got = b""
+while not got.endswith(b":1\r\n"):
+    got += s.recv(1 << 20)
+time.sleep(3)
+print("subscribed")
+PYEOF
+    rc1=$(bridge_field "$nport" bridge_reconnects)
+    [ "$(cat "$tmp/bigname.out")" = subscribed ] && [ "$rc1" = "$rc0" ] &&
+        [ "$(bridge_field "$nport" bridge_link)" = up ] && ok long_name_stays_local ||
+        fail long_name_stays_local "said '$(head -c 200 "$tmp/bigname.out")', reconnects $rc0 -> $rc1"
     # One subscription left unanswered is enough to see the upstream is stuck.
     kill -STOP "$spid"
     timeout 4 redis-cli -p "$nport" SUBSCRIBE bc.lone >/dev/null 2>&1 </dev/null &
