@@ -26,7 +26,7 @@ void cmd_role(struct client *c)
 /* Redis sets the last save time to its start time; nothing is saved here after that. */
 void cmd_lastsave(struct client *c)
 {
-    reply_integer(c->reply, server.start_ms / 1000);
+    reply_integer(c->reply, server.start_unix);
 }
 
 void cmd_cluster_disabled(struct client *c)

@@ -414,7 +414,7 @@ static void info_persistence(struct evbuffer *b)
                         "aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\n"
                         "aof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\n"
                         "module_fork_last_cow_size:0\r\n",
-                        server.start_ms / 1000);
+                        server.start_unix);
 }
 
 static void info_cluster(struct evbuffer *b)

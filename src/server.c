@@ -716,6 +716,7 @@ int server_init_loop(struct config *cfg, const char *config_path)
     TAILQ_INIT(&server.batching);
     server_update_time();
     server.start_ms = server.now_ms;
+    server.start_unix = (long long)time(NULL);
     server.load_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     server.load_busy_ns = server_busy_ns();
     server.load_sample_us = server.now_us;

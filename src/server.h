@@ -74,7 +74,8 @@ struct server {
     int tls_port; /* the TLS port bound, 0 without TLS */
     uint64_t next_client_id;
     long long nclients;
-    long long start_ms; /* wall clock at start */
+    long long start_ms;   /* now_ms at start (monotonic, for uptimes) */
+    long long start_unix; /* Unix time at start (LASTSAVE, INFO rdb_last_save_time) */
     long long now_ms;   /* monotonic, refreshed each loop pass */
     long long now_us;   /* the same in microseconds */
     struct stats stats;

@@ -108,6 +108,13 @@ check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
     test "$(cfg_get protected-mode unixsocket)" = "unixsocket $sock protected-mode no "
 check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "
 
+# LASTSAVE and INFO's rdb_last_save_time: the start, as Unix time (nothing is saved after).
+lastsave=$(cli LASTSAVE)
+rdb_time=$(cli INFO persistence | tr -d '\r' | sed -n 's/^rdb_last_save_time://p')
+check lastsave-unix-time "LASTSAVE $lastsave, INFO $rdb_time, now $(date +%s)" \
+    test "$lastsave" = "$rdb_time" -a "$(($(date +%s) - lastsave))" -ge 0 -a \
+    "$(($(date +%s) - lastsave))" -lt 600
+
 # MONITOR with redis-cli: a line per command from TCP and unix clients, a long argument cut
 # at 64 KiB with the rest counted. A monitor that never reads is dropped at the output limit.
 timeout 20 redis-cli -p "$port" MONITOR >"$dir/mon.out" 2>&1 </dev/null &
