@@ -130,34 +130,23 @@ struct category_walk {
     size_t count;
 };
 
-/* Whether a space-separated category list holds exactly word. */
-static int has_category(const char *acl, const char *word)
+/* Lists (or counts, without out) cmd when it is in the category. */
+static void category_one(struct category_walk *w, const struct command *cmd)
 {
-    size_t len = strlen(word);
-    for (const char *p = acl; (p = strstr(p, word)) != NULL; p += len) {
-        if ((p == acl || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
-            return 1;
-    }
-    return 0;
+    if (!util_has_word(cmd->acl, w->word))
+        return;
+    if (w->out)
+        reply_bulk_cstr(w->out, cmd->fullname);
+    w->count++;
 }
 
-/* command_each callback: a container's subcommands stand for it, as in Redis's list. */
+/* command_each callback: a command, and a container's subcommands after it, as Redis lists
+ * them (a container is in its own categories, @slow, besides its subcommands'). */
 static void category_each_cb(const struct command *cmd, void *arg)
 {
-    struct category_walk *w = arg;
-    if (cmd->subcommands) {
-        for (const struct command *s = cmd->subcommands; s->name; s++) {
-            if (has_category(s->acl, w->word)) {
-                if (w->out)
-                    reply_bulk_cstr(w->out, s->fullname);
-                w->count++;
-            }
-        }
-    } else if (has_category(cmd->acl, w->word)) {
-        if (w->out)
-            reply_bulk_cstr(w->out, cmd->fullname);
-        w->count++;
-    }
+    category_one(arg, cmd);
+    for (const struct command *s = cmd->subcommands; s && s->name; s++)
+        category_one(arg, s);
 }
 
 void cmd_acl_cat(struct client *c)
@@ -213,6 +202,26 @@ void cmd_latency_empty(struct client *c)
     reply_array(c->reply, 0);
 }
 
+void cmd_latency_doctor(struct client *c)
+{
+    static const char text[] = "evbrokerd has no latency monitor, so there are no latency "
+                               "samples to analyse. INFO pubsub shows the event loop's load, "
+                               "and /metrics the fan-out time histogram.\n";
+    reply_verbatim(c->reply, c->resp, text, sizeof(text) - 1);
+}
+
+void cmd_latency_graph(struct client *c)
+{
+    reply_errorf(c->reply, "No samples available for event '%.128s'", c->argv[2]);
+}
+
+/* Per-command latency histograms are not kept: the empty map of a Redis run with
+ * latency-tracking no (CONFIG GET says so). */
+void cmd_latency_histogram(struct client *c)
+{
+    reply_map(c->reply, c->resp, 0);
+}
+
 void cmd_latency_reset(struct client *c)
 {
     reply_integer(c->reply, 0); /* event classes reset */
@@ -222,6 +231,12 @@ void cmd_latency_help(struct client *c)
 {
     static const char *const lines[] = {
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Say that there is no latency monitor, and where to look instead.",
+        "GRAPH <event>",
+        "    Graph the samples of <event> (there are none).",
+        "HISTOGRAM [<command> ...]",
+        "    Return per-command latency histograms (none are kept: an empty map).",
         "HISTORY <event>",
         "    Return the samples of <event> (none: evbrokerd has no latency monitor).",
         "LATEST",

@@ -64,6 +64,7 @@ static const struct {
     {"slowlog-log-slower-than", P_CONST, 0, "-1"},
     {"slowlog-max-len", P_CONST, 0, "128"},
     {"latency-monitor-threshold", P_CONST, 0, "0"},
+    {"latency-tracking", P_CONST, 0, "no"}, /* no per-command histograms (LATENCY HISTOGRAM) */
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))

@@ -122,8 +122,8 @@ static struct command command_subcommands[] = {
 };
 
 static struct command function_subcommands[] = {
-    {"flush", cmd_function_flush, -2, 0, "write noscript", "@write @slow @scripting", "scripting",
-     "7.0.0", "Deletes all libraries and functions (there are none here).",
+    {"flush", cmd_function_flush, -2, CMD_F_KEYSPACE, "write noscript", "@write @slow @scripting",
+     "scripting", "7.0.0", "Deletes all libraries and functions (there are none here).",
      "O(N) where N is the number of functions deleted", "flush-type:string:optional",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"help", cmd_function_help, 2, 0, "loading stale", "@slow @scripting", "scripting", "7.0.0",
@@ -158,8 +158,21 @@ static struct command acl_subcommands[] = {
 #define F_SLOWLOG "admin loading stale", "@admin @slow @dangerous", "server", "2.2.12"
 
 static struct command latency_subcommands[] = {
+    {"doctor", cmd_latency_doctor, 2, 0, F_LATENCY,
+     "Returns a human-readable latency analysis report (there is no latency monitor).", "O(1)", "",
+     .tips = "nondeterministic_output request_policy:all_nodes response_policy:special"},
+    {"graph", cmd_latency_graph, 3, 0, F_LATENCY,
+     "Returns a latency graph for an event (there are no samples).", "O(1)", "event:string",
+     .tips = "nondeterministic_output request_policy:all_nodes response_policy:special"},
     {"help", cmd_latency_help, 2, 0, "loading stale", "@slow", "server", "2.8.13",
      "Returns helpful text about the different subcommands.", "O(1)", ""},
+    {"histogram", cmd_latency_histogram, -2, 0, "admin noscript loading stale",
+     "@admin @slow @dangerous", "server", "7.0.0",
+     "Returns the cumulative distribution of latencies of a subset or all commands (none are "
+     "kept).",
+     "O(N) where N is the number of commands with latency information being retrieved.",
+     "command:string:optional,multiple",
+     .tips = "nondeterministic_output request_policy:all_nodes response_policy:special"},
     {"history", cmd_latency_empty, 3, 0, F_LATENCY,
      "Returns timestamp-latency samples for an event (none: there is no latency monitor).", "O(1)",
      "event:string",
@@ -212,9 +225,9 @@ static struct command command_table[] = {
     {"config", NULL, -2, 0, "", "@slow", "server", "2.0.0",
      "A container for server configuration commands.", "Depends on subcommand.", "",
      config_subcommands},
-    {"dbsize", cmd_dbsize, 1, 0, "readonly fast", "@keyspace @read @fast", "server", "1.0.0",
-     "Returns the number of keys in the database (always 0: evbrokerd stores no keys).", "O(1)", "",
-     .tips = "request_policy:all_shards response_policy:agg_sum"},
+    {"dbsize", cmd_dbsize, 1, CMD_F_KEYSPACE, "readonly fast", "@keyspace @read @fast", "server",
+     "1.0.0", "Returns the number of keys in the database (always 0: evbrokerd stores no keys).",
+     "O(1)", "", .tips = "request_policy:all_shards response_policy:agg_sum"},
     {"debug", NULL, -2, CMD_F_UNSUPPORTED, "admin noscript loading stale",
      "@admin @slow @dangerous", "server", "1.0.0",
      "A container for debugging commands (not supported).", "Depends on subcommand.", ""},
@@ -226,12 +239,12 @@ static struct command command_table[] = {
     {"exec", cmd_exec, 1, CMD_F_NOT_QUEUED, F_TX " skip_slowlog", "@slow @transaction",
      "transactions", "1.2.0", "Executes all commands in a transaction.",
      "Depends on commands in the transaction", ""},
-    {"flushall", cmd_flushall, -1, 0, "write", "@keyspace @write @slow @dangerous", "server",
-     "1.0.0", "Removes all keys from all databases (there are none here).",
+    {"flushall", cmd_flushall, -1, CMD_F_KEYSPACE, "write", "@keyspace @write @slow @dangerous",
+     "server", "1.0.0", "Removes all keys from all databases (there are none here).",
      "O(N) where N is the total number of keys in all databases", "flush-type:string:optional",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
-    {"flushdb", cmd_flushdb, -1, 0, "write", "@keyspace @write @slow @dangerous", "server", "1.0.0",
-     "Remove all keys from the current database (there are none here).",
+    {"flushdb", cmd_flushdb, -1, CMD_F_KEYSPACE, "write", "@keyspace @write @slow @dangerous",
+     "server", "1.0.0", "Remove all keys from the current database (there are none here).",
      "O(N) where N is the number of keys in the selected database", "flush-type:string:optional",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {"function", NULL, -2, 0, "", "@slow", "scripting", "7.0.0",
@@ -260,8 +273,8 @@ static struct command command_table[] = {
      "Listens for messages published to channels that match one or more patterns.",
      "O(N) where N is the number of patterns the client is already subscribed to.",
      "pattern:pattern:multiple"},
-    {"publish", cmd_publish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast",
-     "pubsub", "2.0.0", "Posts a message to a channel.",
+    {"publish", cmd_publish, 3, CMD_F_ACL_CHANNEL | CMD_F_KEYSPACE, "pubsub loading stale fast",
+     "@pubsub @fast", "pubsub", "2.0.0", "Posts a message to a channel.",
      "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the "
      "number of patterns that can match it.",
      "channel:string message:string"},
@@ -287,8 +300,8 @@ static struct command command_table[] = {
      "Changes the selected database (pub/sub is database independent).", "O(1)", "index:integer"},
     {"slowlog", NULL, -2, 0, "", "@slow", "server", "2.2.12", "A container for slow log commands.",
      "Depends on subcommand.", "", slowlog_subcommands},
-    {"spublish", cmd_spublish, 3, CMD_F_ACL_CHANNEL, "pubsub loading stale fast", "@pubsub @fast",
-     "pubsub", "7.0.0", "Post a message to a shard channel",
+    {"spublish", cmd_spublish, 3, CMD_F_ACL_CHANNEL | CMD_F_KEYSPACE, "pubsub loading stale fast",
+     "@pubsub @fast", "pubsub", "7.0.0", "Post a message to a shard channel",
      "O(N) where N is the number of clients subscribed to the receiving shard channel.",
      "shardchannel:string message:string", .last_key = 1},
     {"ssubscribe", cmd_ssubscribe, -2, CMD_F_PUBSUB_OK | CMD_F_ACL_CHANNELS, F_PUBSUB_CMD,
@@ -357,9 +370,13 @@ void command_init(void)
     command_index();
     for (struct command *c = command_table; c->name; c++) {
         snprintf(c->fullname, sizeof(c->fullname), "%s", c->name);
+        if (util_has_word(c->info_flags, "admin"))
+            c->flags |= CMD_F_ADMIN;
         for (struct command *s = c->subcommands; s && s->name; s++) {
             s->parent = c->name;
             snprintf(s->fullname, sizeof(s->fullname), "%s|%s", c->name, s->name);
+            if (util_has_word(s->info_flags, "admin"))
+                s->flags |= CMD_F_ADMIN;
         }
     }
 }
@@ -497,7 +514,7 @@ static void run(struct client *c, const struct command *cmd)
     cmd->proc(c);
     c->cmd = NULL;
     server.stats.commands_processed++;
-    if (monitor_count && cmd->proc != cmd_monitor)
+    if (monitor_count && !(cmd->flags & CMD_F_ADMIN)) /* Redis shows no admin command */
         monitor_feed(c, cmd);
 }
 
@@ -553,6 +570,8 @@ void command_dispatch(struct client *c)
         refuse(c, cmd,
                "-NOPERM this user has no permissions to access one of the channels used as "
                "arguments");
+    } else if ((c->flags & CLIENT_F_MONITOR) && (cmd->flags & CMD_F_KEYSPACE)) {
+        refuse(c, cmd, "Replica can't interact with the keyspace"); /* Redis's MONITOR rule */
     } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {
         snprintf(err, sizeof(err),
                  "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "

@@ -17,6 +17,8 @@ struct evbuffer;
 #define CMD_F_ACL_PATTERNS (1u << 4) /* argv[1..] are patterns the user must be allowed */
 #define CMD_F_NOT_QUEUED (1u << 5)   /* runs at once inside a transaction (EXEC, RESET...) */
 #define CMD_F_UNSUPPORTED (1u << 6)  /* listed for COMMAND, refused before any other check */
+#define CMD_F_KEYSPACE (1u << 7)     /* Redis's write, read or may-replicate: no MONITOR client */
+#define CMD_F_ADMIN (1u << 8)        /* "admin" in info_flags (set at start): never monitored */
 
 typedef void command_proc(struct client *c);
 
@@ -77,8 +79,9 @@ command_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 command_proc cmd_config_get, cmd_config_help;
 /* cmd_admin.c */
 command_proc cmd_role, cmd_lastsave, cmd_cluster, cmd_cluster_disabled, cmd_acl_cat, cmd_acl_help,
-    cmd_acl_users, cmd_acl_whoami, cmd_latency_empty, cmd_latency_reset, cmd_latency_help,
-    cmd_slowlog_get, cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help, cmd_monitor;
+    cmd_acl_users, cmd_acl_whoami, cmd_latency_empty, cmd_latency_doctor, cmd_latency_graph,
+    cmd_latency_histogram, cmd_latency_reset, cmd_latency_help, cmd_slowlog_get, cmd_slowlog_len,
+    cmd_slowlog_reset, cmd_slowlog_help, cmd_monitor;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,

@@ -18,9 +18,11 @@
 #include "server.h"
 #include "util.h"
 
-/* Bytes of one argument a line shows; the rest is counted, not printed, so a big payload
- * does not cost every monitor four times its size. */
+/* Bytes of one argument a line shows, and about how long a line grows before the arguments
+ * left are only counted: a command of big arguments must not cost every monitor up to four
+ * times its size (escapes), nor the loop the time to format it. */
 #define MONITOR_ARG_MAX (64 * 1024)
+#define MONITOR_LINE_MAX (1024 * 1024)
 
 size_t monitor_count;
 static struct client **monitors;
@@ -122,16 +124,26 @@ static void append_quoted(struct evbuffer *b, const char *p, size_t len)
 }
 
 /* Whether argument i is a password Redis would not show: every argument of AUTH, and the two
- * after HELLO's AUTH. */
+ * after each AUTH option of HELLO, found by reading its options as HELLO does (a client
+ * named "auth" must not move what is hidden). */
 static int monitor_redacted(const struct client *c, const struct command *cmd, int i)
 {
     if (cmd->proc == cmd_auth)
         return 1;
     if (cmd->proc != cmd_hello)
         return 0;
-    for (int j = 2; j < c->argc && j < i; j++)
-        if (strcasecmp(c->argv[j], "auth") == 0 && j + 2 < c->argc)
-            return i <= j + 2;
+    for (int j = 2; j < i;) {
+        int more = c->argc - j - 1;
+        if (strcasecmp(c->argv[j], "auth") == 0 && more >= 2) {
+            if (i <= j + 2)
+                return 1;
+            j += 3;
+        } else if (strcasecmp(c->argv[j], "setname") == 0 && more >= 1) {
+            j += 2;
+        } else {
+            return 0;
+        }
+    }
     return 0;
 }
 
@@ -150,6 +162,10 @@ void monitor_feed(const struct client *c, const struct command *cmd)
     evbuffer_add_printf(line, "+%lld.%06ld [%d %s]", (long long)tv.tv_sec, (long)tv.tv_usec, c->db,
                         addr);
     for (int i = 0; i < c->argc; i++) {
+        if (evbuffer_get_length(line) > MONITOR_LINE_MAX) {
+            evbuffer_add_printf(line, " ...(%d more arguments)", c->argc - i);
+            break;
+        }
         evbuffer_add(line, " ", 1);
         if (i > 0 && monitor_redacted(c, cmd, i))
             evbuffer_add(line, "\"(redacted)\"", 12);
@@ -162,7 +178,9 @@ void monitor_feed(const struct client *c, const struct command *cmd)
     const char *text = (const char *)evbuffer_pullup(line, -1);
     for (size_t i = 0; i < monitor_count;) {
         struct client *m = monitors[i];
-        client_send_text(m, text, len); /* may close m, which takes it off the list */
+        /* Not to one Redis would not write to: replies off or skipped, or closing (QUIT). */
+        if (!(m->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_CLOSE_AFTER_REPLY)))
+            client_send_text(m, text, len); /* may close m, which takes it off the list */
         if (i < monitor_count && monitors[i] == m)
             i++;
     }

@@ -76,8 +76,8 @@ struct server {
     long long nclients;
     long long start_ms;   /* now_ms at start (monotonic, for uptimes) */
     long long start_unix; /* Unix time at start (LASTSAVE, INFO rdb_last_save_time) */
-    long long now_ms;   /* monotonic, refreshed each loop pass */
-    long long now_us;   /* the same in microseconds */
+    long long now_ms;     /* monotonic, refreshed each loop pass */
+    long long now_us;     /* the same in microseconds */
     struct stats stats;
     int shutting_down;
     int pidfile_written;

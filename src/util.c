@@ -160,6 +160,15 @@ int util_parse_size(const char *s, long long *out)
     return -1;
 }
 
+int util_has_word(const char *list, const char *word)
+{
+    size_t len = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)) != NULL; p += len)
+        if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+            return 1;
+    return 0;
+}
+
 int util_strcaseeq(const char *name, const char *buf, size_t len)
 {
     /* ASCII folding as strncasecmp does in the C locale, without its strlen and locale

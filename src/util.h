@@ -33,6 +33,9 @@ int util_parse_ll(const char *s, size_t len, long long *out);
  * kb=1024, m, mb, g, gb; case-insensitive). Returns 0 and sets *out, or -1. */
 int util_parse_size(const char *s, long long *out);
 
+/* Whether a space-separated word list holds exactly word ("admin" in "admin noscript"). */
+int util_has_word(const char *list, const char *word);
+
 /* Case-insensitive comparison of a NUL-terminated name with a length-counted buffer. */
 int util_strcaseeq(const char *name, const char *buf, size_t len);
 

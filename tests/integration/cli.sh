@@ -148,7 +148,13 @@ check monitor-unix-line "no unix line in: $(head -c 300 "$dir/mon.out")" \
     mon_has "[0 unix:$sock] \"PUBLISH\" \"monch\" \"two words\""
 check monitor-long-argument-cut "no cut argument in the monitor's output" \
     mon_has "\"PUBLISH\" \"monch\" \"$(head -c 65536 /dev/zero | tr '\0' 'm')\"...(4464 more bytes)"
-check monitor-tcp-line "no TCP line" mon_has "] \"CLIENT\" \"LIST\""
+cli ECHO monitored >/dev/null
+check monitor-tcp-line "no TCP line" mon_has "] \"ECHO\" \"monitored\""
+# A line stops growing past about 1 MiB; the arguments left are counted.
+cli PUBSUB NUMSUB $(for _ in $(seq 20); do printf '%s ' "$long"; done) >/dev/null
+check monitor-long-line-cut "no cut line" mon_has "\"...(4464 more bytes) ...(4 more arguments)"
+check monitor-admin-hidden "an admin command was shown" \
+    sh -c '! grep -q "\"CLIENT\" \"LIST\"" "$1"' _ "$dir/mon.out"
 kill "$monpid" 2>/dev/null
 
 # SIGTERM: a clean exit with status 0, and the unix socket file removed.
