@@ -98,6 +98,8 @@ static struct bridge {
     size_t fifo_len;
     size_t fifo_cap;
     long long sub_heard_ms; /* last confirmation, or when the oldest waiting was sent */
+    int resubscribing;      /* in the resubscription after connecting: no bound yet */
+    size_t resync_bytes;    /* what that resubscription queued, until it is confirmed */
 
     struct dict *topics[3];         /* enum pubsub_kind -> (name -> struct up_topic) */
     struct pattern_index *patterns; /* confirmed upstream patterns */
@@ -305,11 +307,12 @@ static void topic_send(struct up_topic *t, int subscribe)
     if (br.fifo_len == 0)
         br.sub_heard_ms = server.now_ms;
     fifo_push(t);
-    /* Churn against an upstream that stopped reading would queue without end; once in sync,
-     * past queue_memory the link is dropped (the resubscription after a reconnect, which may
-     * be bigger, is bounded by the local subscriptions instead). */
+    /* Churn against an upstream that stopped reading would queue without end: past
+     * queue_memory (beyond what the resubscription after connecting queued, which the local
+     * subscriptions bound) the link is dropped. */
     size_t unsent = evbuffer_get_length(bufferevent_get_output(br.sub));
-    if (br.state == BRIDGE_UP && (long long)unsent > server.cfg.upstream_queue_memory)
+    if (!br.resubscribing && unsent > br.resync_bytes &&
+        (long long)(unsent - br.resync_bytes) > server.cfg.upstream_queue_memory)
         link_fail(0, "%zu bytes of subscription changes unsent: the upstream is not reading",
                   unsent);
 }
@@ -334,6 +337,7 @@ static void topic_want(enum pubsub_kind kind, const char *name, size_t len, int 
 static void link_synced(void)
 {
     br.state = BRIDGE_UP;
+    br.resync_bytes = 0;
     flush_queue();
 }
 
@@ -364,10 +368,13 @@ static void link_check_ready(void)
     br.logged_reason[0] = '\0';
     br.logged_refusal = 0;
     if (server.cfg.upstream_direction != CONFIG_DIR_OUT) {
+        br.resubscribing = 1;
         for (int k = 0; k < 3; k++) {
             enum pubsub_kind kind = (enum pubsub_kind)k;
             pubsub_each_channel(kind, NULL, 0, resubscribe_cb, &kind);
         }
+        br.resubscribing = 0;
+        br.resync_bytes = evbuffer_get_length(bufferevent_get_output(br.sub));
     }
     if (br.fifo_len == 0)
         link_synced();
@@ -742,6 +749,7 @@ static void link_teardown(void)
         br.reader = NULL;
     }
     br.pub_ready = br.sub_ready = 0;
+    br.resync_bytes = 0;
     br.in_doubt += br.in_flight;
     br.in_flight = br.in_flight_bytes = 0;
     topics_clear();

@@ -116,6 +116,31 @@ wait_link_lost() {
     [ "$(bridge_field "$1" bridge_link)" != up ]
 }
 
+# churn_bounded NAME PORT PID: a client subscribes and unsubscribes 600 names of 100 KB on
+# node PORT whose upstream does not read; the node must drop the link for the bytes unsent,
+# and (with jemalloc; the sanitizers' allocator keeps what it frees) stay under 64 MB.
+churn_bounded() {
+    local name=$1 port=$2 pid=$3 rss alloc
+    timeout 30 python3 - "$port" <<'PYEOF' >"$tmp/churn-$port.out" 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for i in range(600):
+    name = b"bc.%d." % i + b"n" * 100000
+    s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n*2\r\n$11\r\nUNSUBSCRIBE\r\n$%d\r\n%s\r\n"
+              % (len(name), name, len(name), name))
+    want, got = 2 * (len(name) + 40), b""
+    while len(got) < want and b":0\r\n" not in got[-8:]:
+        got += s.recv(1 << 20)
+print("done")
+PYEOF
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+    alloc=$(cli "$port" info memory | tr -d '\r' | sed -n 's/^mem_allocator://p')
+    [ "$(cat "$tmp/churn-$port.out")" = done ] &&
+        { [ "${alloc#jemalloc}" = "$alloc" ] || [ "${rss:-999999}" -lt 65536 ]; } &&
+        grep -q "subscription changes unsent" "$tmp/node-$port.log" && ok "$name" ||
+        fail "$name" "churn said '$(head -c 200 "$tmp/churn-$port.out")', RSS ${rss} kB ($alloc), log: $(grep Upstream "$tmp/node-$port.log" | tail -1)"
+}
+
 # Waits up to 5 s for a file to appear.
 wait_file() {
     local i
@@ -362,24 +387,7 @@ run_tests() {
     # subscribe/unsubscribe pairs of 100 KB names queued 120 MB on the subscribe link before;
     # now the link is dropped past queue_memory (1 MB here).
     kill -STOP "$spid"
-    local rss
-    timeout 30 python3 - "$nport" <<'PYEOF' >"$tmp/churn.out" 2>&1
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-for i in range(600):
-    name = b"bc.%d." % i + b"n" * 100000
-    s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n*2\r\n$11\r\nUNSUBSCRIBE\r\n$%d\r\n%s\r\n"
-              % (len(name), name, len(name), name))
-    want, got = 2 * (len(name) + 40), b""
-    while len(got) < want and b":0\r\n" not in got[-8:]:
-        got += s.recv(1 << 20)
-print("done")
-PYEOF
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$npid/status")
-    [ "$(cat "$tmp/churn.out")" = done ] && [ "${rss:-999999}" -lt 65536 ] &&
-        grep -q "subscription changes unsent" "$tmp/node-$nport.log" &&
-        ok subscription_churn_bounded ||
-        fail subscription_churn_bounded "churn said '$(head -c 200 "$tmp/churn.out")', RSS ${rss} kB, log: $(grep Upstream "$tmp/node-$nport.log" | tail -1)"
+    churn_bounded subscription_churn_bounded "$nport" "$npid"
     kill -CONT "$spid"
     wait_field "$nport" bridge_link 5000 up && ok link_back_after_churn ||
         fail link_back_after_churn "link $(bridge_field "$nport" bridge_link)"
@@ -410,6 +418,42 @@ PYEOF
         ok unanswered_subscription_drops_link ||
         fail unanswered_subscription_drops_link "link $(bridge_field "$nport" bridge_link) 4 s after"
     kill -CONT "$spid"
+
+    # The same churn while the link is still resynchronising: an upstream that answers INFO
+    # but never confirms the resubscription of a local subscriber (nor reads any more).
+    local fport fpid gport gpid
+    fport=$(free_port)
+    gport=$(free_port)
+    start_node gpid "$gport" "$fport" "queue_memory = 1mb" "reply_timeout_ms = 60000" \
+        "reconnect_min_ms = 100" || { fail setup "node for the silent upstream"; return; }
+    timeout 60 redis-cli -p "$gport" SUBSCRIBE bs.keep >/dev/null 2>&1 </dev/null &
+    pids+=($!)
+    timeout 60 python3 - "$fport" <<'PYEOF' >"$tmp/silent.out" 2>&1 &
+import socket, sys, threading, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(16)
+info = b"# Server\r\nredis_version:7.0.15\r\n"
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            return
+        if b"INFO" not in d.upper():
+            time.sleep(60)  # a subscription: never confirmed, and nothing read after it
+            return
+        c.sendall(b"$%d\r\n%s\r\n" % (len(info), info))
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PYEOF
+    fpid=$!
+    pids+=($fpid)
+    sleep 1.5
+    churn_bounded resync_churn_bounded "$gport" "$gpid"
+    kill "$fpid" 2>/dev/null
+    stop_pid "$gpid"
     stop_pid "$npid"
     stop_pid "$lpid"
     stop_pid "$mpid"
