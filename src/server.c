@@ -479,14 +479,17 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
         if (!(c->flags & CLIENT_F_CLOSE_ASAP))
             released += client_cron(c);
     }
-    /* No message for a second: the frame log's idle segments go too. */
-    if (server.stats.deliveries == last_deliveries)
+    /* No message for a second: the frame log's idle segments go too, and the allocator may
+     * give back the pages that aged (under load it does so itself as it allocates, and
+     * purging there would only fault them in again). */
+    int quiet = server.stats.deliveries == last_deliveries;
+    if (quiet)
         released += msg_log_release();
     last_deliveries = server.stats.deliveries;
     /* Many clients went idle at once: give their pages back now rather than keep them. */
     if (released >= SERVER_RELEASE_MIN)
         util_release_free_memory();
-    else
+    else if (quiet)
         util_decay_free_memory();
 }
 
