@@ -345,15 +345,23 @@ void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, si
     snprintf(buf, len, "%s:%d", ip, port);
 }
 
+#ifdef EVB_JEMALLOC
+/* Runs the arena.<all>.OP control ("purge", "decay") on every jemalloc arena. */
+static void util_arenas_ctl(const char *op)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.%s", (unsigned)MALLCTL_ARENAS_ALL, op);
+    mallctl(name, NULL, NULL, NULL, 0);
+}
+#endif
+
 /* jemalloc only returns pages to the system as they age (10 s) and only while it allocates,
  * so memory freed on a quiet server would stay resident; Redis runs jemalloc's background
  * thread for this, we purge at the moment we know a lot was freed. */
 void util_release_free_memory(void)
 {
 #ifdef EVB_JEMALLOC
-    char name[64];
-    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-    mallctl(name, NULL, NULL, NULL, 0);
+    util_arenas_ctl("purge");
 #else
     malloc_trim(0); /* also harmless under ASan, whose allocator is not glibc's */
 #endif
@@ -362,8 +370,6 @@ void util_release_free_memory(void)
 void util_decay_free_memory(void)
 {
 #ifdef EVB_JEMALLOC
-    char name[64];
-    snprintf(name, sizeof(name), "arena.%u.decay", (unsigned)MALLCTL_ARENAS_ALL);
-    mallctl(name, NULL, NULL, NULL, 0);
+    util_arenas_ctl("decay");
 #endif
 }
