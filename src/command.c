@@ -205,9 +205,8 @@ static struct command slowlog_subcommands[] = {
 
 static struct command command_table[] = {
     {"acl", NULL, -2, 0, "", "@slow", "server", "6.0.0",
-     "A container for Access List Control "
-     "commands.",
-     "Depends on subcommand.", "", acl_subcommands},
+     "A container for Access List Control commands.", "Depends on subcommand.", "",
+     acl_subcommands},
     {"auth", cmd_auth, -2, CMD_F_NO_AUTH, F_CONN, "@fast @connection", "connection", "1.0.0",
      "Authenticates the connection.",
      "O(N) where N is the number of passwords defined for the user",
@@ -494,8 +493,8 @@ static int dispatch_acl_allows(const struct client *c, const struct command *cmd
 }
 
 /* Points c->reply where the next command replies: the discard buffer while CLIENT REPLY OFF
- * or SKIP is in force, else c's output. */
-/* A client marked closing (it killed itself inside EXEC) gets no more replies, as in Redis. */
+ * or SKIP is in force, or once the client is marked closing (it killed itself inside EXEC:
+ * Redis sends it nothing more either), else c's output. */
 static void select_reply(struct client *c)
 {
     if (c->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_CLOSE_AFTER_REPLY |
