@@ -368,6 +368,9 @@ static void server_close_listeners(void)
 
 /* Idle clients freeing this much in one cron pass make it return free pages to the system. */
 #define SERVER_RELEASE_MIN (64 * 1024)
+/* Busiest the loop may be (per cent of the last cron interval) for cron to let the allocator
+ * decay its aged free pages. */
+#define SERVER_DECAY_LOAD_MAX 50
 
 /* Time the loop thread spent running (exact, from its CPU clock) plus waiting for a CPU (from
  * schedstat, when the kernel keeps it), in ns: both mean the loop had work, so on a shared
@@ -479,17 +482,16 @@ static void server_cron_cb(evutil_socket_t fd, short what, void *arg)
         if (!(c->flags & CLIENT_F_CLOSE_ASAP))
             released += client_cron(c);
     }
-    /* No message for a second: the frame log's idle segments go too, and the allocator may
-     * give back the pages that aged (under load it does so itself as it allocates, and
-     * purging there would only fault them in again). */
-    int quiet = server.stats.deliveries == last_deliveries;
-    if (quiet)
+    /* No message for a second: the frame log's idle segments go too. */
+    if (server.stats.deliveries == last_deliveries)
         released += msg_log_release();
     last_deliveries = server.stats.deliveries;
-    /* Many clients went idle at once: give their pages back now rather than keep them. */
+    /* Many clients went idle at once: give their pages back now rather than keep them.
+     * Otherwise the allocator may give back the pages that aged, unless the loop is busy:
+     * then it does so itself as it allocates, and purging would only fault them in again. */
     if (released >= SERVER_RELEASE_MIN)
         util_release_free_memory();
-    else if (quiet)
+    else if (server.load_pct < SERVER_DECAY_LOAD_MAX)
         util_decay_free_memory();
 }
 

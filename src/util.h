@@ -59,7 +59,7 @@ void util_format_sockaddr(const struct sockaddr *sa, size_t salen, char *buf, si
 void util_release_free_memory(void);
 /* Lets jemalloc give back the free pages that have aged past its decay time (10 s), which it
  * otherwise does only while it allocates: after a burst a quiet server kept its peak RSS.
- * Cheap; cron calls it in every second without a message. Nothing without jemalloc. */
+ * Cheap; cron calls it every second while the loop is not busy. Nothing without jemalloc. */
 void util_decay_free_memory(void);
 
 /* Fills buf with random bytes from the kernel (falls back to time and pid). */
