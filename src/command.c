@@ -569,14 +569,14 @@ void command_dispatch(struct client *c)
         refuse(c, cmd,
                "-NOPERM this user has no permissions to access one of the channels used as "
                "arguments");
-    } else if ((c->flags & CLIENT_F_MONITOR) && (cmd->flags & CMD_F_KEYSPACE)) {
-        refuse(c, cmd, "Replica can't interact with the keyspace"); /* Redis's MONITOR rule */
     } else if ((c->flags & CLIENT_F_PUBSUB) && c->resp == 2 && !(cmd->flags & CMD_F_PUBSUB_OK)) {
         snprintf(err, sizeof(err),
                  "Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
                  "RESET are allowed in this context",
                  cmd->fullname);
         refuse(c, cmd, err);
+    } else if ((c->flags & CLIENT_F_MONITOR) && (cmd->flags & CMD_F_KEYSPACE)) {
+        refuse(c, cmd, "Replica can't interact with the keyspace"); /* Redis's MONITOR rule */
     } else if ((c->flags & CLIENT_F_MULTI) && !(cmd->flags & CMD_F_NOT_QUEUED)) {
         multi_queue(c, cmd);
     } else {
