@@ -100,6 +100,7 @@ static struct bridge {
     long long sub_heard_ms; /* last confirmation, or when the oldest waiting was sent */
     int resubscribing;      /* in the resubscription after connecting: no bound yet */
     size_t resync_bytes;    /* what that resubscription queued, until it is confirmed */
+    long long sub_moved_ms; /* the subscribe link's output last drained, or began to fill */
 
     struct dict *topics[3];         /* enum pubsub_kind -> (name -> struct up_topic) */
     struct pattern_index *patterns; /* confirmed upstream patterns */
@@ -285,6 +286,16 @@ static struct up_topic *fifo_pop(void)
     return t;
 }
 
+/* How long the subscribe link's output may sit without draining, once past queue_memory. */
+#define BRIDGE_SUB_STALL_MS 100
+
+/* evbuffer callback on the subscribe link's output: notes when it drains, or starts to fill. */
+static void sub_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+        br.sub_moved_ms = server.now_ms;
+}
+
 /* Writes one command to the subscribe link. */
 static void sub_write(int argc, const char **argv, const size_t *lens)
 {
@@ -309,10 +320,12 @@ static void topic_send(struct up_topic *t, int subscribe)
     fifo_push(t);
     /* Churn against an upstream that stopped reading would queue without end: past
      * queue_memory (beyond what the resubscription after connecting queued, which the local
-     * subscriptions bound) the link is dropped. */
+     * subscriptions bound) with nothing written for a while, the link is dropped. One big
+     * SUBSCRIBE on a link that drains is not: its bytes are still moving. */
     size_t unsent = evbuffer_get_length(bufferevent_get_output(br.sub));
     if (!br.resubscribing && unsent > br.resync_bytes &&
-        (long long)(unsent - br.resync_bytes) > server.cfg.upstream_queue_memory)
+        (long long)(unsent - br.resync_bytes) > server.cfg.upstream_queue_memory &&
+        server.now_ms - br.sub_moved_ms > BRIDGE_SUB_STALL_MS)
         link_fail(0, "%zu bytes of subscription changes unsent: the upstream is not reading",
                   unsent);
 }
@@ -573,6 +586,7 @@ static int sub_connect(void)
     br.reader = redisReaderCreate();
     br.sub = bufferevent_socket_new(server.base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(br.sub, sub_read_cb, NULL, sub_event_cb, NULL);
+    evbuffer_add_cb(bufferevent_get_output(br.sub), sub_output_cb, NULL);
     if (bufferevent_socket_connect(br.sub, (struct sockaddr *)&ss, (int)sslen) < 0) {
         link_fail(0, "subscribe link: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         return -1;

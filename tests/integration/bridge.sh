@@ -410,6 +410,28 @@ PYEOF
     [ "$(cat "$tmp/bigname.out")" = subscribed ] && [ "$rc1" = "$rc0" ] &&
         [ "$(bridge_field "$nport" bridge_link)" = up ] && ok long_name_stays_local ||
         fail long_name_stays_local "said '$(head -c 200 "$tmp/bigname.out")', reconnects $rc0 -> $rc1"
+    # A healthy upstream keeps its link through one SUBSCRIBE of 30,000 names and the
+    # unsubscription when that client leaves: 1.2 MB each, past queue_memory (1 MB here) in
+    # one go, but draining.
+    local rc2
+    rc0=$(bridge_field "$nport" bridge_reconnects)
+    timeout 20 python3 - "$nport" <<'PYEOF' >"$tmp/manysub.out" 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+names = [b"bm.%08d.channel.name" % i for i in range(30000)]
+s.sendall(b"*%d\r\n$9\r\nSUBSCRIBE\r\n" % (len(names) + 1) +
+          b"".join(b"$%d\r\n%s\r\n" % (len(n), n) for n in names))
+got = b""
+while not got.endswith(b":30000\r\n"):
+    got += s.recv(1 << 20)
+s.close()
+print("subscribed")
+PYEOF
+    sleep 1
+    rc2=$(bridge_field "$nport" bridge_reconnects)
+    [ "$(cat "$tmp/manysub.out")" = subscribed ] && [ "$rc2" = "$rc0" ] &&
+        [ "$(bridge_field "$nport" bridge_link)" = up ] && ok many_subscriptions_keep_link ||
+        fail many_subscriptions_keep_link "said '$(head -c 200 "$tmp/manysub.out")', reconnects $rc0 -> $rc2, log: $(grep Upstream "$tmp/node-$nport.log" | tail -1)"
     # One subscription left unanswered is enough to see the upstream is stuck.
     kill -STOP "$spid"
     timeout 4 redis-cli -p "$nport" SUBSCRIBE bc.lone >/dev/null 2>&1 </dev/null &
