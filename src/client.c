@@ -277,7 +277,6 @@ void client_close_async(struct client *c, const char *why)
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     c->flags |= CLIENT_F_CLOSE_ASAP;
-    monitor_remove(c);
     if (why) {
         char addr[CLIENT_ADDR_LEN];
         client_addr(c, addr, sizeof(addr));

@@ -195,11 +195,17 @@ void cmd_acl_help(struct client *c)
     reply_lines(c->reply, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
-/* LATENCY: Redis's monitor is off by default (latency-monitor-threshold 0), and evbrokerd has
- * none, so there are never samples. */
-void cmd_latency_empty(struct client *c)
+/* The empty answers: LATENCY HISTORY and LATEST (Redis's monitor is off by default,
+ * latency-monitor-threshold 0, and evbrokerd has none, so there are never samples), and the
+ * zero of LATENCY RESET (event classes reset) and SLOWLOG LEN. */
+void cmd_reply_empty_array(struct client *c)
 {
     reply_array(c->reply, 0);
+}
+
+void cmd_reply_zero(struct client *c)
+{
+    reply_integer(c->reply, 0);
 }
 
 void cmd_latency_doctor(struct client *c)
@@ -220,11 +226,6 @@ void cmd_latency_graph(struct client *c)
 void cmd_latency_histogram(struct client *c)
 {
     reply_map(c->reply, c->resp, 0);
-}
-
-void cmd_latency_reset(struct client *c)
-{
-    reply_integer(c->reply, 0); /* event classes reset */
 }
 
 void cmd_latency_help(struct client *c)
@@ -263,12 +264,7 @@ void cmd_slowlog_get(struct client *c)
                               "SLOWLOG HELP.");
         return;
     }
-    reply_array(c->reply, 0);
-}
-
-void cmd_slowlog_len(struct client *c)
-{
-    reply_integer(c->reply, 0);
+    cmd_reply_empty_array(c);
 }
 
 void cmd_slowlog_reset(struct client *c)

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "command.h"
 #include "config.h"
+#include "log.h"
 #include "pattern.h"
 #include "reply.h"
 #include "server.h"
@@ -73,7 +74,6 @@ static const struct {
  * (logfile "" is standard output, syslog-enabled says yes for syslog). */
 static void config_value_special(const struct config *cfg, const char *name, char *buf, size_t len)
 {
-    static const char *const levels[] = {"debug", "verbose", "notice", "warning"};
     static const char *const auth[] = {"no", "optional", "yes"};
     const char *target = cfg->log_target ? cfg->log_target : "stderr";
     int syslog = strcmp(target, "syslog") == 0;
@@ -84,7 +84,7 @@ static void config_value_special(const struct config *cfg, const char *name, cha
         for (int i = 0; i < cfg->nbind && n < len; i++)
             n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? " " : "", cfg->bind[i]);
     } else if (strcmp(name, "loglevel") == 0) {
-        snprintf(buf, len, "%s", levels[cfg->log_level]);
+        snprintf(buf, len, "%s", log_level_name(cfg->log_level));
     } else if (strcmp(name, "logfile") == 0) {
         snprintf(buf, len, "%s", syslog || strcmp(target, "stderr") == 0 ? "" : target);
     } else if (strcmp(name, "syslog-enabled") == 0) {

@@ -79,8 +79,8 @@ command_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 command_proc cmd_config_get, cmd_config_help;
 /* cmd_admin.c */
 command_proc cmd_role, cmd_lastsave, cmd_cluster, cmd_cluster_disabled, cmd_acl_cat, cmd_acl_help,
-    cmd_acl_users, cmd_acl_whoami, cmd_latency_empty, cmd_latency_doctor, cmd_latency_graph,
-    cmd_latency_histogram, cmd_latency_reset, cmd_latency_help, cmd_slowlog_get, cmd_slowlog_len,
+    cmd_acl_users, cmd_acl_whoami, cmd_reply_empty_array, cmd_reply_zero, cmd_latency_doctor,
+    cmd_latency_graph, cmd_latency_histogram, cmd_latency_help, cmd_slowlog_get, cmd_slowlog_len,
     cmd_slowlog_reset, cmd_slowlog_help, cmd_monitor;
 /* cmd_server.c */
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,

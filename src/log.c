@@ -28,6 +28,11 @@ int log_level_parse(const char *name)
     return -1;
 }
 
+const char *log_level_name(int level)
+{
+    return level_names[level];
+}
+
 int log_open(int level, const char *target)
 {
     FILE *f = NULL;

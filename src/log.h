@@ -7,6 +7,8 @@ enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_VERBOSE, LOG_LEVEL_NOTICE, LOG_LEVEL
 
 /* Parses "debug", "verbose", "notice" or "warning". Returns the level, or -1. */
 int log_level_parse(const char *name);
+/* The name log_level_parse reads for a level. */
+const char *log_level_name(int level);
 
 /* Sets the minimum level and the target: "stderr", "syslog" or a file path (appended).
  * Returns 0, or -1 when the file cannot be opened (the previous target stays). */

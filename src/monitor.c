@@ -176,13 +176,11 @@ void monitor_feed(const struct client *c, const struct command *cmd)
 
     size_t len = evbuffer_get_length(line);
     const char *text = (const char *)evbuffer_pullup(line, -1);
-    for (size_t i = 0; i < monitor_count;) {
+    for (size_t i = 0; i < monitor_count; i++) {
         struct client *m = monitors[i];
         /* Not to one Redis would not write to: replies off or skipped, or closing (QUIT). */
         if (!(m->flags & (CLIENT_F_REPLY_OFF | CLIENT_F_REPLY_SKIP | CLIENT_F_CLOSE_AFTER_REPLY)))
-            client_send_text(m, text, len); /* may close m, which takes it off the list */
-        if (i < monitor_count && monitors[i] == m)
-            i++;
+            client_send_text(m, text, len); /* nothing once closing; closes one past its limits */
     }
     evbuffer_drain(line, len);
 }

@@ -11,7 +11,8 @@ struct command;
 /* Number of monitoring clients; the dispatcher feeds only when it is not 0. */
 extern size_t monitor_count;
 
-/* Makes c a monitor (CLIENT_F_MONITOR), or takes it off the list (RESET, closing). */
+/* Makes c a monitor (CLIENT_F_MONITOR), or takes it off the list (RESET, and when freed;
+ * a monitor marked closing stays listed until then but is sent nothing). */
 void monitor_add(struct client *c);
 void monitor_remove(struct client *c);
 

@@ -107,6 +107,7 @@ check config-get-glob "got: $(cfg_get 'client-output*')" test "$(cfg_get 'client
 check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
     test "$(cfg_get protected-mode unixsocket)" = "unixsocket $sock protected-mode no "
 check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "
+check config-get-loglevel "got: $(cfg_get loglevel)" test "$(cfg_get loglevel)" = "loglevel notice "
 
 # LASTSAVE and INFO's rdb_last_save_time: the start, as Unix time (nothing is saved after).
 lastsave=$(cli LASTSAVE)
