@@ -156,7 +156,7 @@ void cmd_command_getkeys(struct client *c)
         reply_error(c->reply, "Invalid command specified");
     } else if (cmd->key_flag == NULL) {
         reply_error(c->reply, "The command has no key arguments");
-    } else if ((cmd->arity > 0 && cmd->arity != n) || n < -cmd->arity) {
+    } else if (!command_arity_ok(cmd, n)) {
         reply_error(c->reply, "Invalid number of arguments specified for command");
     } else {
         /* WATCH: its keys run from its first argument to the last (last_key -1) or one. */

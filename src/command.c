@@ -380,6 +380,21 @@ void command_init(void)
     }
 }
 
+/* A command name in capitals, as error texts name it ("CLIENT"), into buf. */
+static const char *upper_name(const char *name, char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; name[i] && i < len - 1; i++)
+        buf[i] = (char)toupper((unsigned char)name[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+int command_arity_ok(const struct command *cmd, int argc)
+{
+    return cmd->arity > 0 ? argc == cmd->arity : argc >= -cmd->arity;
+}
+
 /* Finds a name in a table ended by a zeroed entry. */
 static struct command *table_lookup(struct command *table, const char *name, size_t len)
 {
@@ -463,17 +478,13 @@ static const struct command *dispatch_lookup(const struct client *c, char *err, 
         struct command *sub = table_lookup(cmd->subcommands, c->argv[1], c->argvlen[1]);
         if (sub == NULL) {
             char upper[40];
-            size_t i;
-            for (i = 0; cmd->name[i] && i < sizeof(upper) - 1; i++)
-                upper[i] = (char)(cmd->name[i] - 'a' + 'A');
-            upper[i] = '\0';
-            snprintf(err, errlen, "unknown subcommand '%.128s'. Try %s HELP.", c->argv[1], upper);
+            snprintf(err, errlen, "unknown subcommand '%.128s'. Try %s HELP.", c->argv[1],
+                     upper_name(cmd->name, upper, sizeof(upper)));
             return NULL;
         }
         cmd = sub;
     }
-    if ((cmd->subcommands && cmd->proc == NULL && c->argc < 2) ||
-        (cmd->arity > 0 && c->argc != cmd->arity) || c->argc < -cmd->arity)
+    if ((cmd->subcommands && cmd->proc == NULL && c->argc < 2) || !command_arity_ok(cmd, c->argc))
         snprintf(err, errlen, "wrong number of arguments for '%s' command", cmd->fullname);
     return cmd;
 }
@@ -559,9 +570,9 @@ void command_dispatch(struct client *c)
     } else if (cmd->flags & CMD_F_UNSUPPORTED) {
         /* like Redis's protected commands: refused before authentication, and it dooms a
          * transaction instead of failing inside EXEC */
-        snprintf(err, sizeof(err), "%s is not supported by evbrokerd", cmd->fullname);
-        for (char *p = err; *p != ' '; p++)
-            *p = (char)toupper((unsigned char)*p);
+        char upper[40];
+        snprintf(err, sizeof(err), "%s is not supported by evbrokerd",
+                 upper_name(cmd->fullname, upper, sizeof(upper)));
         refuse(c, cmd, err);
     } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
         refuse(c, cmd, "-NOAUTH Authentication required.");

@@ -58,6 +58,8 @@ void command_reply_info(struct evbuffer *out, int resp, const struct command *cm
 void command_reply_docs(struct evbuffer *out, int resp, const struct command *cmd);
 /* The command (or subcommand) an argument vector names, or NULL; arity is not checked. */
 const struct command *command_find(int argc, char **argv, const size_t *argvlen);
+/* Whether argc (the name included) suits cmd's arity. */
+int command_arity_ok(const struct command *cmd, int argc);
 /* Looks a top-level command up by name (case-insensitive), or NULL. */
 const struct command *command_lookup(const char *name, size_t len);
 /* Calls fn for every top-level command in table order. */
