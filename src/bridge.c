@@ -98,8 +98,8 @@ static struct bridge {
     size_t fifo_len;
     size_t fifo_cap;
     long long sub_heard_ms; /* last confirmation, or when the oldest waiting was sent */
-    int resubscribing;      /* in the resubscription after connecting: no bound yet */
-    size_t resync_bytes;    /* what that resubscription queued, until it is confirmed */
+    size_t resync_bytes;    /* what the resubscription after connecting queued, until it is
+                             * confirmed (SIZE_MAX while it is being queued: no bound yet) */
     long long sub_moved_ms; /* the subscribe link's output last drained, or began to fill */
 
     struct dict *topics[3];         /* enum pubsub_kind -> (name -> struct up_topic) */
@@ -323,7 +323,7 @@ static void topic_send(struct up_topic *t, int subscribe)
      * subscriptions bound) with nothing written for a while, the link is dropped. One big
      * SUBSCRIBE on a link that drains is not: its bytes are still moving. */
     size_t unsent = evbuffer_get_length(bufferevent_get_output(br.sub));
-    if (!br.resubscribing && unsent > br.resync_bytes &&
+    if (unsent > br.resync_bytes &&
         (long long)(unsent - br.resync_bytes) > server.cfg.upstream_queue_memory &&
         server.now_ms - br.sub_moved_ms > BRIDGE_SUB_STALL_MS)
         link_fail(0, "%zu bytes of subscription changes unsent: the upstream is not reading",
@@ -381,12 +381,11 @@ static void link_check_ready(void)
     br.logged_reason[0] = '\0';
     br.logged_refusal = 0;
     if (server.cfg.upstream_direction != CONFIG_DIR_OUT) {
-        br.resubscribing = 1;
+        br.resync_bytes = SIZE_MAX;
         for (int k = 0; k < 3; k++) {
             enum pubsub_kind kind = (enum pubsub_kind)k;
             pubsub_each_channel(kind, NULL, 0, resubscribe_cb, &kind);
         }
-        br.resubscribing = 0;
         br.resync_bytes = evbuffer_get_length(bufferevent_get_output(br.sub));
     }
     if (br.fifo_len == 0)
