@@ -124,31 +124,6 @@ static const char *const acl_categories[] = {
     "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting",
 };
 
-struct category_walk {
-    struct evbuffer *out;
-    char word[32]; /* "@pubsub" */
-    size_t count;
-};
-
-/* Lists (or counts, without out) cmd when it is in the category. */
-static void category_one(struct category_walk *w, const struct command *cmd)
-{
-    if (!util_has_word(cmd->acl, w->word))
-        return;
-    if (w->out)
-        reply_bulk_cstr(w->out, cmd->fullname);
-    w->count++;
-}
-
-/* command_each callback: a command, and a container's subcommands after it, as Redis lists
- * them (a container is in its own categories, @slow, besides its subcommands'). */
-static void category_each_cb(const struct command *cmd, void *arg)
-{
-    category_one(arg, cmd);
-    for (const struct command *s = cmd->subcommands; s && s->name; s++)
-        category_one(arg, s);
-}
-
 void cmd_acl_cat(struct client *c)
 {
     const size_t ncat = sizeof(acl_categories) / sizeof(acl_categories[0]);
@@ -166,12 +141,7 @@ void cmd_acl_cat(struct client *c)
     }
     for (size_t i = 0; i < ncat; i++) {
         if (strcasecmp(c->argv[2], acl_categories[i]) == 0) {
-            struct category_walk w = {.out = NULL};
-            snprintf(w.word, sizeof(w.word), "@%s", acl_categories[i]);
-            command_each(category_each_cb, &w); /* count, then list */
-            reply_array(c->reply, w.count);
-            w.out = c->reply;
-            command_each(category_each_cb, &w);
+            command_reply_category(c, acl_categories[i]);
             return;
         }
     }

@@ -79,9 +79,25 @@ static void list_each_cb(const struct command *cmd, void *arg)
         list_one(arg, s);
 }
 
+/* Replies the names l selects, as an array. */
+static void list_reply(struct client *c, struct list_ctx *l)
+{
+    l->body = evbuffer_new();
+    command_each(list_each_cb, l);
+    reply_array(c->reply, l->n);
+    evbuffer_add_buffer(c->reply, l->body);
+    evbuffer_free(l->body);
+}
+
+void command_reply_category(struct client *c, const char *cat)
+{
+    struct list_ctx l = {NULL, 0, LIST_ACLCAT, cat};
+    list_reply(c, &l);
+}
+
 void cmd_command_list(struct client *c)
 {
-    struct list_ctx l = {evbuffer_new(), 0, LIST_ALL, NULL};
+    struct list_ctx l = {NULL, 0, LIST_ALL, NULL};
     if (c->argc == 5 && strcasecmp(c->argv[2], "filterby") == 0) {
         l.arg = c->argv[4];
         if (strcasecmp(c->argv[3], "pattern") == 0)
@@ -93,13 +109,9 @@ void cmd_command_list(struct client *c)
     }
     if (l.by == LIST_ALL && c->argc != 2) {
         reply_error(c->reply, "syntax error");
-        evbuffer_free(l.body);
         return;
     }
-    command_each(list_each_cb, &l);
-    reply_array(c->reply, l.n);
-    evbuffer_add_buffer(c->reply, l.body);
-    evbuffer_free(l.body);
+    list_reply(c, &l);
 }
 
 void cmd_command_info(struct client *c)

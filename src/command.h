@@ -84,7 +84,9 @@ command_proc cmd_role, cmd_lastsave, cmd_cluster, cmd_cluster_disabled, cmd_acl_
     cmd_acl_users, cmd_acl_whoami, cmd_reply_empty_array, cmd_reply_zero, cmd_latency_doctor,
     cmd_latency_graph, cmd_latency_histogram, cmd_latency_help, cmd_slowlog_get, cmd_slowlog_len,
     cmd_slowlog_reset, cmd_slowlog_help, cmd_monitor;
-/* cmd_server.c */
+/* cmd_server.c: also replies the commands and subcommands in an ACL category (cat without
+ * '@', any case) in table order, for COMMAND LIST FILTERBY ACLCAT and ACL CAT. */
+void command_reply_category(struct client *c, const char *cat);
 command_proc cmd_command, cmd_command_count, cmd_command_getkeys, cmd_command_list,
     cmd_command_info, cmd_command_docs, cmd_command_help, cmd_info, cmd_flushall, cmd_flushdb,
     cmd_dbsize, cmd_function_flush, cmd_function_help, cmd_time;

@@ -109,6 +109,13 @@ check config-get-bool-and-string "got: $(cfg_get protected-mode unixsocket)" \
 check config-get-no-password "got: $(cfg_get '*pass*')" test "$(cfg_get '*pass*')" = " "
 check config-get-loglevel "got: $(cfg_get loglevel)" test "$(cfg_get loglevel)" = "loglevel notice "
 
+# ACL CAT lists a container in its own category (@slow) as well as its subcommands, as
+# COMMAND LIST FILTERBY ACLCAT does.
+catslow=$(cli ACL CAT slow | tr '\n' ' ')
+check acl-cat-containers "ACL CAT slow: $catslow" sh -c 'case " $1" in
+    *" client "*" client|list "*) [ "$1" = "$2" ] ;; *) false ;; esac' _ "$catslow" \
+    "$(cli COMMAND LIST FILTERBY ACLCAT slow | tr '\n' ' ')"
+
 # LASTSAVE and INFO's rdb_last_save_time: the start, as Unix time (nothing is saved after).
 lastsave=$(cli LASTSAVE)
 rdb_time=$(cli INFO persistence | tr -d '\r' | sed -n 's/^rdb_last_save_time://p')
