@@ -1,6 +1,7 @@
-/* Users, passwords and channel permissions. Passwords are compared as SHA-256 digests in
- * constant time; channel rules follow Redis 7's ACL: a channel must match one of the user's
- * globs, a pattern must equal one of them, and "*" allows everything. */
+/* Users, passwords and permissions. Passwords are compared as SHA-256 digests in constant
+ * time; channel rules follow Redis 7's ACL: a channel must match one of the user's globs, a
+ * pattern must equal one of them, and "*" allows everything. Redis's @admin commands need a
+ * user with admin = yes (the default user has every right, as in Redis). */
 #include "acl.h"
 
 #include <openssl/crypto.h>
@@ -8,10 +9,16 @@
 #include <string.h>
 
 #include "client.h"
+#include "command.h"
 #include "config.h"
 #include "pattern.h"
 #include "pubsub.h"
 #include "util.h"
+
+int acl_command_allowed(const struct config_user *u, unsigned cmd_flags)
+{
+    return u == NULL || u->admin || !(cmd_flags & CMD_F_ACL_ADMIN);
+}
 
 const struct config_user *acl_find_user(const struct config *cfg, const char *name)
 {
@@ -89,6 +96,9 @@ int acl_recheck_client(struct client *c, const struct config *cfg)
     }
     if (c->ext) /* without one, the user is the default already */
         c->ext->user = u;
+    /* Redis keeps such a monitor; here revoking admin stops the stream of every command. */
+    if ((c->flags & CLIENT_F_MONITOR) && !acl_command_allowed(u, CMD_F_ACL_ADMIN))
+        return -1;
     for (int k = 0; k < 3; k++)
         if (!subscriptions_allowed(c, (enum pubsub_kind)k, u))
             return -1;

@@ -1,6 +1,6 @@
-/* Authentication and channel permissions: the default user (requirepass) and the users of
- * [user.NAME] sections, with Redis's ACL rules for channels. Pure apart from reading the
- * running configuration; replies are the caller's business. */
+/* Authentication and permissions: the default user (requirepass) and the users of
+ * [user.NAME] sections, with Redis's ACL rules for channels and its @admin category. Pure
+ * apart from reading the running configuration; replies are the caller's business. */
 #ifndef EVB_ACL_H
 #define EVB_ACL_H
 
@@ -23,12 +23,16 @@ enum acl_auth_result acl_authenticate(const struct config *cfg, const char *user
  * the pattern must equal one of the user's globs, as in Redis, unless "*" allows all. */
 int acl_channel_allowed(const struct config_user *u, const char *name, size_t len, int is_pattern);
 
+/* Whether a user (NULL = default: everything) may run a command of these CMD_F_* flags: the
+ * @admin commands need admin = yes. */
+int acl_command_allowed(const struct config_user *u, unsigned cmd_flags);
+
 /* Finds a configured user by name, or NULL. */
 const struct config_user *acl_find_user(const struct config *cfg, const char *name);
 
 /* After a reload: re-points c at its user in the new configuration. Returns 0, or -1 when
- * the user is gone or disabled, or one of c's subscriptions is no longer allowed (the
- * caller disconnects it). */
+ * the user is gone or disabled, one of c's subscriptions is no longer allowed, or c is a
+ * monitor whose user lost admin (the caller disconnects it). */
 int acl_recheck_client(struct client *c, const struct config *cfg);
 
 #endif

@@ -364,18 +364,26 @@ static void command_index(void)
     table_indexed = 1;
 }
 
+/* The flags the table's texts imply: Redis's "admin" flag (MONITOR skips the command) and
+ * its @admin category (ACL users need admin = yes), which differ for LASTSAVE and ROLE. */
+static void command_init_flags(struct command *c)
+{
+    if (util_has_word(c->info_flags, "admin"))
+        c->flags |= CMD_F_ADMIN;
+    if (util_has_word(c->acl, "@admin"))
+        c->flags |= CMD_F_ACL_ADMIN;
+}
+
 void command_init(void)
 {
     command_index();
     for (struct command *c = command_table; c->name; c++) {
         snprintf(c->fullname, sizeof(c->fullname), "%s", c->name);
-        if (util_has_word(c->info_flags, "admin"))
-            c->flags |= CMD_F_ADMIN;
+        command_init_flags(c);
         for (struct command *s = c->subcommands; s && s->name; s++) {
             s->parent = c->name;
             snprintf(s->fullname, sizeof(s->fullname), "%s|%s", c->name, s->name);
-            if (util_has_word(s->info_flags, "admin"))
-                s->flags |= CMD_F_ADMIN;
+            command_init_flags(s);
         }
     }
 }
@@ -544,12 +552,17 @@ static void refuse(struct client *c, const struct command *cmd, const char *err)
 
 void command_run_queued(struct client *c, const struct command *cmd)
 {
+    static const char acl_changed[] =
+        "-NOPERM ACLs rules changed between the moment the transaction was accumulated and the "
+        "EXEC call. This command is no longer allowed for the following reason: ";
+
     select_reply(c);
-    if (client_user(c) && !dispatch_acl_allows(c, cmd))
-        reply_error(c->reply, "-NOPERM ACLs rules changed between the moment the transaction was "
-                              "accumulated and the EXEC call. This command is no longer allowed "
-                              "for the following reason: no permission to access one of the "
-                              "channels used as arguments");
+    if (!acl_command_allowed(client_user(c), cmd->flags))
+        reply_errorf(c->reply, "%s%s", acl_changed,
+                     "no permission to execute the command or subcommand");
+    else if (client_user(c) && !dispatch_acl_allows(c, cmd))
+        reply_errorf(c->reply, "%s%s", acl_changed,
+                     "no permission to access one of the channels used as arguments");
     else
         run(c, cmd);
     if (c->reply == discard_buf) /* replies dropped under CLIENT REPLY OFF must not pile up */
@@ -576,6 +589,10 @@ void command_dispatch(struct client *c)
         refuse(c, cmd, err);
     } else if (client_auth_required(c) && !(cmd->flags & CMD_F_NO_AUTH)) {
         refuse(c, cmd, "-NOAUTH Authentication required.");
+    } else if (!acl_command_allowed(client_user(c), cmd->flags)) {
+        snprintf(err, sizeof(err), "-NOPERM this user has no permissions to run the '%s' command",
+                 cmd->fullname);
+        refuse(c, cmd, err);
     } else if (client_user(c) && !dispatch_acl_allows(c, cmd)) {
         refuse(c, cmd,
                "-NOPERM this user has no permissions to access one of the channels used as "

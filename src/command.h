@@ -19,6 +19,7 @@ struct evbuffer;
 #define CMD_F_UNSUPPORTED (1u << 6)  /* listed for COMMAND, refused before any other check */
 #define CMD_F_KEYSPACE (1u << 7)     /* Redis's write, read or may-replicate: no MONITOR client */
 #define CMD_F_ADMIN (1u << 8)        /* "admin" in info_flags (set at start): never monitored */
+#define CMD_F_ACL_ADMIN (1u << 9)    /* "@admin" in acl (set at start): users need admin = yes */
 
 typedef void command_proc(struct client *c);
 

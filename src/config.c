@@ -179,6 +179,7 @@ typedef int config_user_setter_fn(struct config_user *u, const char *value, char
                                   size_t errlen);
 static config_user_setter_fn config_user_set_password;
 static config_user_setter_fn config_user_set_enabled;
+static config_user_setter_fn config_user_set_admin;
 static config_user_setter_fn config_user_set_channels;
 
 static const struct {
@@ -188,7 +189,11 @@ static const struct {
     {"password", config_user_set_password}, /* "sha256:<64 hex digits>" or the password */
     {"enabled", config_user_set_enabled},   /* yes or no; default yes */
     {"channels", config_user_set_channels}, /* globs; default none; "*" = every channel */
+    {"admin", config_user_set_admin},       /* yes or no; default no */
 };
+_Static_assert(sizeof(config_user_keys) / sizeof(config_user_keys[0]) ==
+                   sizeof(((struct config_user *)0)->set_on) / sizeof(int),
+               "struct config_user's set_on has one line per key");
 
 #define CONFIG_USER_PREFIX "user."
 
@@ -780,17 +785,27 @@ static int config_user_set_password(struct config_user *u, const char *value, ch
     return 0;
 }
 
-/* yes or no. */
-static int config_user_set_enabled(struct config_user *u, const char *value, char *err,
-                                   size_t errlen)
+/* Stores a yes or no into *field. */
+static int config_user_set_bool(int *field, const char *value, char *err, size_t errlen)
 {
     int v = config_parse_bool(value);
     if (v < 0) {
         snprintf(err, errlen, "must be yes or no, got '%s'", value);
         return -1;
     }
-    u->enabled = v;
+    *field = v;
     return 0;
+}
+
+static int config_user_set_enabled(struct config_user *u, const char *value, char *err,
+                                   size_t errlen)
+{
+    return config_user_set_bool(&u->enabled, value, err, errlen);
+}
+
+static int config_user_set_admin(struct config_user *u, const char *value, char *err, size_t errlen)
+{
+    return config_user_set_bool(&u->admin, value, err, errlen);
 }
 
 /* A space-separated list of channel globs. */

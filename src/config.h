@@ -13,10 +13,11 @@ struct config_user {
     char *name;
     unsigned char password_sha256[32];
     int enabled;
+    int admin;       /* may run Redis's @admin commands (MONITOR, CLIENT LIST/KILL, ...) */
     char **channels; /* globs a channel must match; "*" allows every channel and pattern */
     int nchannels;
     int line;      /* line of its first key in the file */
-    int set_on[3]; /* line each key was set on while loading, for duplicate detection */
+    int set_on[4]; /* line each key was set on while loading, for duplicate detection */
 };
 
 struct config {

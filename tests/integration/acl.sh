@@ -1,7 +1,8 @@
 #!/bin/bash
 # Users and channel permissions with real redis-cli: requirepass, [user.NAME] users with plain
 # and SHA-256 passwords, Redis's NOPERM rules for PUBLISH, SUBSCRIBE and PSUBSCRIBE, disabled
-# users, and a SIGHUP reload that disconnects subscribers who lost access. Prints
+# users, Redis's @admin commands refused to users without admin = yes, and a SIGHUP reload
+# that disconnects subscribers and monitors who lost access. Prints
 # "ok acl/NAME" or "FAIL acl/NAME: why".
 set -u
 
@@ -12,7 +13,8 @@ NOPERM="NOPERM this user has no permissions to access one of the channels used a
 port=$(free_port)
 hash=$(printf 'hunter2' | sha256sum | cut -d' ' -f1)
 
-# Writes the configuration; $1 is the channel list of alice, $2 whether bob is enabled.
+# Writes the configuration; $1 is the channel list of alice, $2 whether bob is enabled, $3
+# whether ops is an admin.
 write_conf() {
     cat >"$dir/acl.conf" <<EOF
 [server]
@@ -29,6 +31,10 @@ channels = $1
 password = sha256:$hash
 channels = *
 enabled = $2
+[user.ops]
+password = ops-pass
+channels = *
+admin = $3
 EOF
 }
 
@@ -43,7 +49,7 @@ as() {
     fi
 }
 
-write_conf "news.* chat" yes
+write_conf "news.* chat" yes yes
 "$EVBROKERD" -c "$dir/acl.conf" >>"$dir/daemon.out" 2>&1 &
 daemon=$!
 pids+=("$daemon")
@@ -74,11 +80,25 @@ check hello-auth-user "HELLO 3 AUTH alice gave '$out'" sh -c 'printf "%s" "$1" |
 PASS=wonderland out=$(as alice ACL WHOAMI)
 check acl-whoami-user "alice's ACL WHOAMI gave '$out'" test "$out" = alice
 out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning ACL USERS | tr '\n' ' ')
-check acl-users-sorted "ACL USERS gave '$out'" test "$out" = "alice bob default "
+check acl-users-sorted "ACL USERS gave '$out'" test "$out" = "alice bob default ops "
+
+# Redis's @admin commands (those of its "admin" flag, and ROLE and LASTSAVE) need admin = yes;
+# a refusal names the command as Redis does and dooms a transaction.
+for c in "MONITOR|monitor" "CLIENT LIST|client|list" "CLIENT KILL USER bob|client|kill" \
+    "CONFIG GET port|config|get" "ROLE|role" "ACL USERS|acl|users"; do
+    # shellcheck disable=SC2086
+    PASS=wonderland out=$(as alice ${c%%|*} | head -1)
+    check "admin-refused-${c#*|}" "alice's ${c%%|*} gave '$out'" test "$out" = \
+        "NOPERM this user has no permissions to run the '${c#*|}' command"
+done
+PASS=wonderland out=$(as alice ACL WHOAMI)
+check admin-not-needed-whoami "alice's ACL WHOAMI gave '$out'" test "$out" = alice
+PASS=ops-pass out=$(as ops CLIENT LIST)
+check admin-allowed "ops's CLIENT LIST gave '$out'" sh -c 'printf "%s" "$1" | grep -q "user=ops"' _ "$out"
 
 # Transactions: a channel refused while queuing dooms the transaction; one allowed when queued
 # but revoked by the reload below before EXEC is refused at EXEC, in Redis's words.
-python3 - "$port" "$dir/tx.go" >"$dir/tx.out" 2>&1 <<'EOF2' &
+python3 - "$port" "$dir/tx.go" "$dir/tx.queued" >"$dir/tx.out" 2>&1 <<'EOF2' &
 import os, socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 def say(*cmds):
@@ -86,12 +106,21 @@ def say(*cmds):
     time.sleep(0.3)
     print(s.recv(65536).decode(errors="replace").replace("\r\n", "|"))
 say("AUTH alice wonderland", "MULTI", "PUBLISH sports x", "EXEC")
+say("MULTI", "CLIENT LIST", "EXEC")
 say("MULTI", "PUBLISH news.today x", "PING")
+ops = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+ops.sendall(b"AUTH ops ops-pass\r\nMULTI\r\nCLIENT ID\r\nCLIENT LIST\r\n")
+time.sleep(0.3)
+print(ops.recv(65536).decode(errors="replace").replace("\r\n", "|"))
+open(sys.argv[3], "w").close()  # both transactions are queued: the reload may come
 for _ in range(100):
     if os.path.exists(sys.argv[2]):
         break
     time.sleep(0.1)
 say("EXEC")
+ops.sendall(b"EXEC\r\n")
+time.sleep(0.3)
+print(ops.recv(65536).decode(errors="replace").replace("\r\n", "|"))
 EOF2
 txpid=$!
 pids+=("$txpid")
@@ -109,12 +138,20 @@ timeout 20 redis-cli -p "$port" --user bob --pass hunter2 --no-auth-warning \
     SUBSCRIBE chat >"$dir/bob.out" 2>&1 &
 pids+=($!)
 bobpid=$!
+timeout 20 redis-cli -p "$port" --user ops --pass ops-pass --no-auth-warning \
+    MONITOR >"$dir/monitor.out" 2>&1 &
+pids+=($!)
+monpid=$!
 sleep 0.5
 out=$(timeout 5 redis-cli -p "$port" -a topsecret --no-auth-warning PUBSUB NUMSUB chat | tail -1)
 check subscribers-connected "NUMSUB chat gave '$out'" test "$out" = 2
 
-# Alice keeps "chat" but loses "news.*"; bob is disabled.
-write_conf "chat" no
+for _ in $(seq 100); do
+    [ -e "$dir/tx.queued" ] && break
+    sleep 0.1
+done
+# Alice keeps "chat" but loses "news.*"; bob is disabled; ops is no longer an admin.
+write_conf "chat" no no
 kill -HUP "$daemon"
 for _ in $(seq 40); do
     kill -0 "$patpid" 2>/dev/null || break
@@ -124,12 +161,25 @@ check reload-drops-revoked-pattern "alice's news.* subscriber still connected" \
     sh -c "! kill -0 $patpid 2>/dev/null"
 check reload-drops-disabled-user "bob's subscriber still connected" \
     sh -c "for i in \$(seq 40); do kill -0 $bobpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+check reload-drops-monitor-without-admin "ops's monitor still connected" \
+    sh -c "for i in \$(seq 40); do kill -0 $monpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
 touch "$dir/tx.go"
 wait "$txpid"
 out=$(head -1 "$dir/tx.out")
 check multi-denied-channel-dooms "gave '$out'" test "$out" = \
     "+OK|+OK|-$NOPERM|-EXECABORT Transaction discarded because of previous errors.|"
-out=$(sed -n 3p "$dir/tx.out")
+out=$(sed -n 2p "$dir/tx.out")
+check multi-admin-refused-dooms "gave '$out'" test "$out" = "+OK|-NOPERM this user has no \
+permissions to run the 'client|list' command|-EXECABORT Transaction discarded because of \
+previous errors.|"
+out=$(sed -n 4p "$dir/tx.out")
+check multi-admin-queued "gave '$out'" test "$out" = "+OK|+OK|+QUEUED|+QUEUED|"
+out=$(sed -n 6p "$dir/tx.out")
+check multi-admin-revoked-before-exec "EXEC gave '$out'" sh -c 'printf "%s" "$1" | grep -q \
+"^\*2|:[0-9]*|-NOPERM ACLs rules changed between the moment the \
+transaction was accumulated and the EXEC call. This command is no longer allowed for the \
+following reason: no permission to execute the command or subcommand|$"' _ "$out"
+out=$(sed -n 5p "$dir/tx.out")
 check multi-revoked-before-exec "EXEC gave '$out'" test "$out" = "*2|-NOPERM ACLs rules changed \
 between the moment the transaction was accumulated and the EXEC call. This command is no longer \
 allowed for the following reason: no permission to access one of the channels used as \

@@ -1,8 +1,10 @@
-/* Unit suite for acl.c: passwords for the default user and configured users, and Redis's
- * channel rules (globs for channels, equality for patterns, "*" for everything). */
+/* Unit suite for acl.c: passwords for the default user and configured users, Redis's channel
+ * rules (globs for channels, equality for patterns, "*" for everything), and its @admin
+ * commands, which only the default user and users with admin = yes may run. */
 #include <string.h>
 
 #include "acl.h"
+#include "command.h"
 #include "config.h"
 #include "unit.h"
 #include "util.h"
@@ -96,6 +98,22 @@ START_TEST(channels_follow_redis_acl_rules)
 }
 END_TEST
 
+START_TEST(admin_commands_need_admin_users)
+{
+    struct config cfg;
+    make_config(&cfg);
+    struct config_user *alice = &cfg.users[0];
+    ck_assert(acl_command_allowed(NULL, CMD_F_ACL_ADMIN)); /* the default user */
+    ck_assert(!acl_command_allowed(alice, CMD_F_ACL_ADMIN));
+    ck_assert(!acl_command_allowed(alice, CMD_F_ACL_ADMIN | CMD_F_ADMIN));
+    ck_assert(acl_command_allowed(alice, CMD_F_ADMIN)); /* the flag alone is MONITOR's business */
+    ck_assert(acl_command_allowed(alice, CMD_F_ACL_CHANNEL | CMD_F_PUBSUB_OK));
+    alice->admin = 1;
+    ck_assert(acl_command_allowed(alice, CMD_F_ACL_ADMIN));
+    config_free(&cfg);
+}
+END_TEST
+
 START_TEST(find_user_by_exact_name)
 {
     struct config cfg;
@@ -116,6 +134,7 @@ static Suite *acl_suite(void)
     tcase_add_test(tc, default_user_takes_any_password_without_requirepass);
     tcase_add_test(tc, configured_users_need_their_password_and_to_be_enabled);
     tcase_add_test(tc, channels_follow_redis_acl_rules);
+    tcase_add_test(tc, admin_commands_need_admin_users);
     tcase_add_test(tc, find_user_by_exact_name);
     suite_add_tcase(s, tc);
     return s;

@@ -310,6 +310,9 @@ static const struct bad_file bad_files[] = {
      "[user.a] password: duplicate key (first set on line 2)"},
     {"[user.a]\npassword = sha256:abc\n", 2, "needs 64 hex digits"},
     {"[user.a]\npassword = x\nenabled = maybe\n", 3, "[user.a] enabled: must be yes or no"},
+    {"[user.a]\npassword = x\nadmin = root\n", 3, "[user.a] admin: must be yes or no"},
+    {"[user.a]\nadmin = yes\npassword = x\nadmin = no\n", 4,
+     "[user.a] admin: duplicate key (first set on line 2)"},
     {"[user.default]\npassword = x\n", 1, "(the default user's password is [security]"},
     {"[user.]\n", 1, "unknown section [user.]"},
     {"[security]\nprotected_mode = sometimes\n", 2, "must be yes or no, got 'sometimes'"},
@@ -734,12 +737,13 @@ START_TEST(test_users_load_with_hashed_and_plain_passwords)
                   "[user.alice]\npassword = secret\nchannels = news.* chat\n"
                   "[user.bob]\npassword = "
                   "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n"
-                  "enabled = no\n",
+                  "enabled = no\nadmin = yes\n",
                   &p, NULL),
         0);
     ck_assert_int_eq(cfg.nusers, 2);
     ck_assert_str_eq(cfg.users[0].name, "alice");
     ck_assert_int_eq(cfg.users[0].enabled, 1);
+    ck_assert_int_eq(cfg.users[0].admin, 0); /* the default: only channels */
     ck_assert_int_eq(cfg.users[0].nchannels, 2);
     ck_assert_str_eq(cfg.users[0].channels[1], "chat");
     util_sha256("secret", 6, want);
@@ -747,6 +751,7 @@ START_TEST(test_users_load_with_hashed_and_plain_passwords)
     /* The hex digest in the file is SHA-256("secret"): both forms store the same bytes. */
     ck_assert_mem_eq(cfg.users[1].password_sha256, want, 32);
     ck_assert_int_eq(cfg.users[1].enabled, 0);
+    ck_assert_int_eq(cfg.users[1].admin, 1);
     ck_assert_int_eq(cfg.users[1].nchannels, 0);
     ck_assert_int_eq(cfg.protected_mode, 1);
     config_free(&cfg);
