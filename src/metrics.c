@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <malloc.h>
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -52,6 +53,7 @@ static const char *const hist_bounds_le[METRICS_HIST_BOUNDS] = {
 
 static struct {
     struct evhttp *http;
+    struct evconnlistener *listener; /* the endpoint's; evhttp owns it */
     struct event *sample_ev;
     struct metrics_sampler rates[METRICS_NRATES];
     struct metrics_histogram fanout;
@@ -300,16 +302,33 @@ static void metrics_write_page(struct evbuffer *out)
                             &metrics.fanout);
 }
 
+/* Sends a reply and frees body. A HEAD reply has GET's headers and no body: libevent 2.1
+ * would send the body anyway and leave out Content-Length, which breaks the connection for
+ * the next request. */
+static void metrics_send(struct evhttp_request *req, int code, const char *reason,
+                         const char *content_type, struct evbuffer *body)
+{
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+
+    evhttp_add_header(headers, "Content-Type", content_type);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+        evhttp_add_header(headers, "Content-Length", len);
+        evhttp_send_reply(req, code, reason, NULL);
+    } else {
+        evhttp_send_reply(req, code, reason, body);
+    }
+    evbuffer_free(body);
+}
+
 /* Sends a short text reply. */
 static void metrics_reply_text(struct evhttp_request *req, int code, const char *reason,
                                const char *text)
 {
     struct evbuffer *body = evbuffer_new();
     evbuffer_add(body, text, strlen(text));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; charset=utf-8");
-    evhttp_send_reply(req, code, reason, body);
-    evbuffer_free(body);
+    metrics_send(req, code, reason, "text/plain; charset=utf-8", body);
 }
 
 /* GET /metrics: the page in the text exposition format 0.0.4. */
@@ -319,10 +338,7 @@ static void metrics_http_metrics_cb(struct evhttp_request *req, void *arg)
 
     server_update_time();
     metrics_write_page(body);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, "OK", body);
-    evbuffer_free(body);
+    metrics_send(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
 }
 
 /* GET /healthz: 200 while serving, 503 once shutting down. */
@@ -340,16 +356,50 @@ static void metrics_http_other_cb(struct evhttp_request *req, void *arg)
     metrics_reply_text(req, 404, "Not Found", "not found\n");
 }
 
+void metrics_accept_enable(int on)
+{
+    if (metrics.listener == NULL)
+        return;
+    if (on)
+        evconnlistener_enable(metrics.listener);
+    else
+        evconnlistener_disable(metrics.listener);
+}
+
+/* accept failed for a reason other than a retry: without this libevent logs a warning and
+ * the still-readable socket calls it again at once, for as long as a connection waits. */
+static void metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        server_pause_accept();
+        return;
+    }
+    log_ratelimited(LOG_LEVEL_WARNING, "metrics accept: %s", strerror(err));
+}
+
 /* Binds the HTTP endpoint on [metrics] listen. */
 static int metrics_listen(const char *spec)
 {
     char host[INET6_ADDRSTRLEN];
     int port;
+    struct sockaddr_storage ss;
+    int sslen = (int)sizeof(ss);
 
-    if (metrics_parse_listen(spec, host, sizeof(host), &port) < 0) {
+    if (metrics_parse_listen(spec, host, sizeof(host), &port) < 0 ||
+        evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0) {
         log_warning("[metrics] listen: '%s' is not IP:PORT or [IPv6]:PORT", spec);
         return -1;
     }
+    metrics.listener = evconnlistener_new_bind(
+        server.base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        128, (struct sockaddr *)&ss, sslen);
+    if (metrics.listener == NULL) {
+        log_warning("Could not listen for metrics on %s: %s", spec, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(metrics.listener, metrics_accept_error_cb);
     metrics.http = evhttp_new(server.base);
     evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(metrics.http, 8192);
@@ -358,8 +408,10 @@ static int metrics_listen(const char *spec)
     evhttp_set_cb(metrics.http, "/metrics", metrics_http_metrics_cb, NULL);
     evhttp_set_cb(metrics.http, "/healthz", metrics_http_healthz_cb, NULL);
     evhttp_set_gencb(metrics.http, metrics_http_other_cb, NULL);
-    if (evhttp_bind_socket_with_handle(metrics.http, host, (ev_uint16_t)port) == NULL) {
-        log_warning("Could not listen for metrics on %s: %s", spec, strerror(errno));
+    if (evhttp_bind_listener(metrics.http, metrics.listener) == NULL) {
+        evconnlistener_free(metrics.listener);
+        metrics.listener = NULL;
+        log_warning("Could not serve metrics on %s", spec);
         return -1;
     }
     log_notice("Metrics on http://%s/metrics", spec);

@@ -15,6 +15,9 @@ int metrics_start(void);
 /* Frees what metrics_start made; safe when it was never called. */
 void metrics_stop(void);
 
+/* Stops (0) or resumes (1) accepting on the HTTP endpoint, for server_pause_accept. */
+void metrics_accept_enable(int on);
+
 /* Splits a listen address "host:port" or "[ipv6]:port" into an IP literal (into host, at
  * least 46 bytes) and a port 1..65535. Returns 0, or -1 when it is not such an address. */
 int metrics_parse_listen(const char *spec, char *host, size_t hostlen, int *port);

@@ -164,11 +164,10 @@ static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
     for (int i = 0; i < server.nlisteners; i++)
         event_add(server.listeners[i].ev, NULL);
+    metrics_accept_enable(1);
 }
 
-/* Out of descriptors: keep serving the connected clients, retry accepting shortly, and
- * say so once per episode rather than once per attempt. */
-static void server_pause_accept(void)
+void server_pause_accept(void)
 {
     static long long last_log_ms;
     struct timeval tv = {0, 100 * 1000};
@@ -180,6 +179,7 @@ static void server_pause_accept(void)
     }
     for (int i = 0; i < server.nlisteners; i++)
         event_del(server.listeners[i].ev);
+    metrics_accept_enable(0);
     if (server.resume_ev == NULL)
         server.resume_ev = evtimer_new(server.base, server_resume_accept_cb, NULL);
     evtimer_add(server.resume_ev, &tv);

@@ -114,6 +114,11 @@ void server_batch_client(struct client *c);
  * row doubles that wait, up to 80 s. */
 void server_adapt_batching(int load_pct);
 
+/* Out of descriptors (errno says why): stops accepting on every listener, the metrics
+ * endpoint's too, for 100 ms, and logs it once per episode; connected clients keep being
+ * served. A listener that stayed readable would otherwise spin the loop. */
+void server_pause_accept(void);
+
 /* Refreshes server.now_ms. */
 void server_update_time(void);
 

@@ -220,6 +220,23 @@ st, ctype, body = http("/healthz")
 check("healthz_200", st == 200 and body == "ok\n", "got %s %r" % (st, body))
 st, _, _ = http("/nope")
 check("unknown_path_404", st == 404, "got %s" % st)
+# HEAD has GET's headers and no body, so a kept-alive connection stays in step: the GET after
+# it must start exactly where the HEAD's headers end.
+hs = socket.create_connection(("127.0.0.1", mport), timeout=5)
+hs.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+raw = b""
+deadline = time.time() + 5
+while raw.count(b"HTTP/1.1 ") < 2 or not raw.endswith(b"ok\n"):
+    if time.time() > deadline:
+        break
+    d = hs.recv(65536)
+    if not d:
+        break
+    raw += d
+hs.close()
+head, _, rest = raw.partition(b"\r\n\r\n")
+check("head_no_body", b"Content-Length: 3" in head and rest.startswith(b"HTTP/1.1 200"),
+      "got %r" % raw[:300])
 st, _, _ = http("/metrics", "POST")
 check("post_refused", st in (405, 501), "got %s" % st)
 st, ctype, body, problems, m0 = scrape()
