@@ -110,18 +110,22 @@ format-check:
 	@scripts/check-format.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/evbrokerd $(DESTDIR)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/evbrokerd $(DESTDIR)/lib/systemd/system \
+	    $(DESTDIR)$(PREFIX)/share/doc/evbrokerd
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/evbrokerd
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/evbrokerd/README.md
 	install -m 755 scripts/evbrokerd-top $(DESTDIR)$(PREFIX)/bin/evbrokerd-top
 	@if [ -e $(DESTDIR)/etc/evbrokerd/evbrokerd.conf ]; then \
 	    echo "keeping existing $(DESTDIR)/etc/evbrokerd/evbrokerd.conf"; \
 	else install -m 644 conf/evbrokerd.conf $(DESTDIR)/etc/evbrokerd/evbrokerd.conf; fi
-	sed 's#/usr/local/bin/evbrokerd#$(PREFIX)/bin/evbrokerd#' evbrokerd.service > $(DESTDIR)/lib/systemd/system/evbrokerd.service
+	sed 's#/usr/local/#$(PREFIX)/#' evbrokerd.service > $(DESTDIR)/lib/systemd/system/evbrokerd.service
 	chmod 644 $(DESTDIR)/lib/systemd/system/evbrokerd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/evbrokerd $(DESTDIR)$(PREFIX)/bin/evbrokerd-top \
-	    $(DESTDIR)/lib/systemd/system/evbrokerd.service
+	    $(DESTDIR)/lib/systemd/system/evbrokerd.service \
+	    $(DESTDIR)$(PREFIX)/share/doc/evbrokerd/README.md
+	rmdir $(DESTDIR)$(PREFIX)/share/doc/evbrokerd 2>/dev/null || true
 	@echo "left $(DESTDIR)/etc/evbrokerd/evbrokerd.conf in place (remove it by hand if wanted)"
 
 clean:

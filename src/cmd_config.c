@@ -76,7 +76,7 @@ static void config_value_special(const struct config *cfg, const char *name, cha
 {
     static const char *const auth[] = {"no", "optional", "yes"};
     const char *target = cfg->log_target ? cfg->log_target : "stderr";
-    int syslog = strcmp(target, "syslog") == 0;
+    int syslog = strcasecmp(target, "syslog") == 0;
 
     buf[0] = '\0';
     if (strcmp(name, "bind") == 0) {
@@ -86,7 +86,7 @@ static void config_value_special(const struct config *cfg, const char *name, cha
     } else if (strcmp(name, "loglevel") == 0) {
         snprintf(buf, len, "%s", log_level_name(cfg->log_level));
     } else if (strcmp(name, "logfile") == 0) {
-        snprintf(buf, len, "%s", syslog || strcmp(target, "stderr") == 0 ? "" : target);
+        snprintf(buf, len, "%s", syslog || strcasecmp(target, "stderr") == 0 ? "" : target);
     } else if (strcmp(name, "syslog-enabled") == 0) {
         snprintf(buf, len, "%s", syslog ? "yes" : "no");
     } else if (strcmp(name, "client-output-buffer-limit") == 0) {

@@ -85,7 +85,7 @@ static const struct config_def config_table[] = {
     CONFIG_KEY("server", "timeout", "0", 1, config_set_int, CONFIG_FIELD(timeout), 0, INT_MAX,
                "seconds before an idle non-subscriber is closed; 0 = never"),
     CONFIG_KEY("server", "tcp_keepalive", "300", 1, config_set_int, CONFIG_FIELD(tcp_keepalive), 0,
-               INT_MAX, "TCP keepalive interval in seconds; 0 = off"),
+               32767, "TCP keepalive interval in seconds; 0 = off"),
     CONFIG_KEY("server", "pidfile", "", 0, config_set_string, CONFIG_FIELD(pidfile), 0,
                PATH_MAX - 1, "file to write the process id to; empty for none"),
     CONFIG_KEY("server", "output_batch_us", "2000", 1, config_set_int,
@@ -970,6 +970,23 @@ static void config_check_tls(struct config_load *ld)
         config_problem(ld, line, "[tls] port: %d is also the [server] port", cfg->tls_port);
 }
 
+/* Checks that the [upstream] keys fit together, on the line of the key to change. */
+static void config_check_upstream(struct config_load *ld)
+{
+    const struct config *cfg = ld->cfg;
+
+    if (cfg->upstream_host != NULL && cfg->upstream_unixsocket != NULL)
+        config_problem(ld, ld->set_on[config_find("upstream", "unixsocket")],
+                       "[upstream] unixsocket: host is set too; set only one");
+    if (cfg->upstream_reconnect_min_ms > cfg->upstream_reconnect_max_ms)
+        config_problem(ld, ld->set_on[config_find("upstream", "reconnect_min_ms")],
+                       "[upstream] reconnect_min_ms: %d is above reconnect_max_ms (%d)",
+                       cfg->upstream_reconnect_min_ms, cfg->upstream_reconnect_max_ms);
+    if (cfg->upstream_user != NULL && cfg->upstream_password == NULL)
+        config_problem(ld, ld->set_on[config_find("upstream", "user")],
+                       "[upstream] user: set without a password");
+}
+
 /* Reads the whole file, then lets inih parse it through config_reader and config_handler. */
 int config_load(struct config *cfg, const char *path, config_report_fn *report, void *arg)
 {
@@ -1001,6 +1018,7 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
             config_problem(&ld, cfg->users[i].line, "[user.%s]: no password set",
                            cfg->users[i].name);
     config_check_tls(&ld);
+    config_check_upstream(&ld);
     free(buf);
     return ld.problems;
 }

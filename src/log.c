@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
@@ -38,9 +39,9 @@ int log_open(int level, const char *target)
     FILE *f = NULL;
     int sys = 0;
 
-    if (target == NULL || strcmp(target, "stderr") == 0 || target[0] == '\0') {
+    if (target == NULL || strcasecmp(target, "stderr") == 0 || target[0] == '\0') {
         /* stderr */
-    } else if (strcmp(target, "syslog") == 0) {
+    } else if (strcasecmp(target, "syslog") == 0) {
         sys = 1;
     } else if ((f = fopen(target, "a")) == NULL) {
         return -1;
@@ -70,6 +71,11 @@ void log_reopen(void)
     setvbuf(f, NULL, _IOLBF, 0);
     fclose(log_file);
     log_file = f;
+}
+
+void log_set_level(int level)
+{
+    log_min_level = level;
 }
 
 void log_close(void)

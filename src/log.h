@@ -10,9 +10,12 @@ int log_level_parse(const char *name);
 /* The name log_level_parse reads for a level. */
 const char *log_level_name(int level);
 
-/* Sets the minimum level and the target: "stderr", "syslog" or a file path (appended).
- * Returns 0, or -1 when the file cannot be opened (the previous target stays). */
+/* Sets the minimum level and the target: "stderr", "syslog" (in any case) or a file path
+ * (appended). Returns 0, or -1 with errno when the file cannot be opened (the previous target
+ * and level stay). */
 int log_open(int level, const char *target);
+/* Changes the minimum level only. */
+void log_set_level(int level);
 /* Reopens a file target (after logrotate moved it); no-op for stderr and syslog. */
 void log_reopen(void);
 void log_close(void);

@@ -1,5 +1,6 @@
 /* evbrokerd entry point: command line, configuration, start, exit status. Nothing else
  * lives here, so the tests link everything else as libevbroker.a. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,6 @@ int main(int argc, char **argv)
     const char *path = NULL, *port = NULL, *bind = NULL;
     int test_only = 0, opt;
     struct config cfg;
-    char err[256];
     uint8_t seed[16];
 
     while ((opt = getopt_long(argc, argv, "c:p:b:thv", opts, NULL)) != -1) {
@@ -115,9 +115,9 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return EX_CONFIG;
     }
-    if ((port && config_set(&cfg, "server", "port", port, err, sizeof(err)) < 0) ||
-        (bind && config_set(&cfg, "server", "bind", bind, err, sizeof(err)) < 0)) {
-        fprintf(stderr, "evbrokerd: --%s: %s\n", port && !bind ? "port" : "bind/port", err);
+    server.cli_port = port;
+    server.cli_bind = bind;
+    if (server_apply_cli(&cfg) < 0) {
         config_free(&cfg);
         return EX_USAGE;
     }
@@ -127,7 +127,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (log_open(cfg.log_level, cfg.log_target) < 0) {
-        fprintf(stderr, "evbrokerd: cannot open log target %s\n", cfg.log_target);
+        fprintf(stderr, "evbrokerd: cannot open log target %s: %s\n", cfg.log_target,
+                strerror(errno));
         config_free(&cfg);
         return EX_CANTCREAT;
     }

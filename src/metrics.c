@@ -273,10 +273,12 @@ static void metrics_write_page(struct evbuffer *out)
            metrics_rss_bytes());
     metric(out, "evbrokerd_used_memory_bytes", "gauge", "Bytes allocated with malloc.",
            metrics_used_memory());
-    metric(out, "evbrokerd_connections_received_total", "counter", "Connections accepted.",
+    metric(out, "evbrokerd_connections_received_total", "counter",
+           "Connections accepted under maxclients (protected-mode refusals included, as in "
+           "Redis's total_connections_received).",
            s->connections_received);
     metric(out, "evbrokerd_connections_rejected_total", "counter",
-           "Connections refused because of maxclients.", s->rejected_connections);
+           "Connections refused: over maxclients, or by protected mode.", s->rejected_connections);
     metric(out, "evbrokerd_commands_processed_total", "counter", "Commands run.",
            s->commands_processed);
     metric(out, "evbrokerd_messages_published_total", "counter", "PUBLISH and SPUBLISH commands.",

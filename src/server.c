@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -223,12 +224,12 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
                 log_ratelimited(LOG_LEVEL_WARNING, "accept: %s", strerror(errno));
             return;
         }
-        server.stats.connections_received++;
         if (server.nclients >= server.cfg.maxclients) {
             /* As Redis does on its TLS port: closed, no handshake spent on it. */
             server_reject(fd, l->is_tls ? NULL : "-ERR max number of clients reached\r\n");
             continue;
         }
+        server.stats.connections_received++; /* Redis counts protected-mode refusals here too */
         int denied = !l->is_unix && server.cfg.protected_mode && server.cfg.requirepass == NULL &&
                      !util_sockaddr_is_loopback((struct sockaddr *)&ss);
         if (denied && !l->is_tls) {
@@ -563,6 +564,44 @@ static void server_recheck_clients(void)
     }
 }
 
+/* Redis's rule: maxclients needs as many descriptors plus 32 for the listeners, the log, the
+ * bridge, the metrics endpoint and a connection being refused. Raises the soft limit as far as
+ * the hard one allows, and lowers maxclients to what fits, so that a client beyond it gets
+ * "max number of clients reached" instead of waiting in the backlog of a loop that cannot
+ * accept. Returns -1 when even the reserve does not fit. */
+static int server_fit_maxclients(struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->maxclients + SERVER_RESERVED_FDS;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    rlim_t was = rl.rlim_cur;
+    rlim_t want = need < rl.rlim_max ? need : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        struct rlimit raised = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur >= need) {
+        log_notice("Raised the open files limit from %llu to %llu for maxclients %d",
+                   (unsigned long long)was, (unsigned long long)rl.rlim_cur, cfg->maxclients);
+        return 0;
+    }
+    if (rl.rlim_cur <= SERVER_RESERVED_FDS) {
+        log_warning("The open files limit (%llu) is too low to start: at least %d are needed "
+                    "(ulimit -n, or LimitNOFILE= in the unit)",
+                    (unsigned long long)rl.rlim_cur, SERVER_RESERVED_FDS + 1);
+        return -1;
+    }
+    int fit = (int)(rl.rlim_cur - SERVER_RESERVED_FDS);
+    log_warning("maxclients %d needs %llu open files but the limit is %llu: maxclients reduced "
+                "to %d (raise ulimit -n, or LimitNOFILE= in the unit)",
+                cfg->maxclients, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
+    cfg->maxclients = fit;
+    return 0;
+}
+
 /* Whether two optional strings differ (NULL = unset). */
 static int str_changed(const char *a, const char *b)
 {
@@ -632,9 +671,16 @@ static void server_apply_reload(struct config *fresh)
         cur->upstream_queue_memory != fresh->upstream_queue_memory ||
         cur->upstream_reply_timeout_ms != fresh->upstream_reply_timeout_ms)
         log_warning("[upstream] settings changed: they take effect after a restart");
+    if (log_open(fresh->log_level, fresh->log_target) == 0) {
+        take_string(&cur->log_target, &fresh->log_target);
+    } else {
+        log_warning("[log] target %s cannot be opened (%s); logging stays on %s", fresh->log_target,
+                    strerror(errno), cur->log_target ? cur->log_target : "stderr");
+        log_set_level(fresh->log_level);
+    }
     cur->log_level = fresh->log_level;
-    take_string(&cur->log_target, &fresh->log_target);
     cur->maxclients = fresh->maxclients;
+    server_fit_maxclients(cur);
     cur->timeout = fresh->timeout;
     cur->tls_handshake_timeout_ms = fresh->tls_handshake_timeout_ms;
     cur->tcp_keepalive = fresh->tcp_keepalive;
@@ -657,6 +703,20 @@ static void server_apply_reload(struct config *fresh)
     server_recheck_clients();
 }
 
+int server_apply_cli(struct config *cfg)
+{
+    const char *flags[] = {"port", "bind"}, *values[] = {server.cli_port, server.cli_bind};
+    char err[256];
+
+    for (int i = 0; i < 2; i++) {
+        if (values[i] && config_set(cfg, "server", flags[i], values[i], err, sizeof(err)) < 0) {
+            log_warning("--%s %s: %s", flags[i], values[i], err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* SIGHUP: re-read the file; apply the reloadable keys when it is entirely valid. */
 static void server_reload(void)
 {
@@ -670,13 +730,13 @@ static void server_reload(void)
     notify_send("RELOADING=1\nSTATUS=Reloading configuration");
     log_reopen();
     config_init(&fresh);
-    if (config_load(&fresh, server.config_path, server_log_problem, NULL) != 0) {
+    if (config_load(&fresh, server.config_path, server_log_problem, NULL) != 0 ||
+        server_apply_cli(&fresh) < 0) {
         log_warning("Reload of %s failed; keeping the running configuration", server.config_path);
         config_free(&fresh);
     } else {
         server_apply_reload(&fresh);
         config_free(&fresh);
-        log_open(server.cfg.log_level, server.cfg.log_target);
         log_notice("Configuration reloaded from %s", server.config_path);
     }
     notify_send("READY=1\nSTATUS=Serving");
@@ -710,8 +770,11 @@ static void server_write_pidfile(void)
 int server_init_loop(struct config *cfg, const char *config_path)
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    const char *cli_port = server.cli_port, *cli_bind = server.cli_bind;
 
     memset(&server, 0, sizeof(server));
+    server.cli_port = cli_port; /* main set them before */
+    server.cli_bind = cli_bind;
     server.batch_fd = -1;
     server.cfg = *cfg;
     server.config_path = config_path;
@@ -746,7 +809,7 @@ int server_init_loop(struct config *cfg, const char *config_path)
 
 int server_init(struct config *cfg, const char *config_path)
 {
-    if (server_init_loop(cfg, config_path) < 0)
+    if (server_init_loop(cfg, config_path) < 0 || server_fit_maxclients(&server.cfg) < 0)
         return -1;
     if (server.cfg.port > 0) {
         for (int i = 0; i < server.cfg.nbind; i++)

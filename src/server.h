@@ -42,6 +42,8 @@ struct server {
     struct event_base *base;
     struct config cfg;
     const char *config_path;     /* NULL when running on built-in defaults */
+    const char *cli_port;        /* --port and --bind (NULL when not given): each reload */
+    const char *cli_bind;        /* applies them over the file again, as the start did */
     struct client_list clients;  /* every connection */
     struct client_list pending;  /* clients with output to flush this pass */
     struct client_list closing;  /* clients to free this pass */
@@ -113,6 +115,13 @@ void server_batch_client(struct client *c);
  * and then; holding them only added latency. It is tried again after 5 s, and each miss in a
  * row doubles that wait, up to 80 s. */
 void server_adapt_batching(int load_pct);
+
+/* Applies --port and --bind (server.cli_port, cli_bind) over a loaded file. Returns 0, or -1
+ * after logging why one is not valid. */
+int server_apply_cli(struct config *cfg);
+
+/* Descriptors kept beyond maxclients (Redis's reserve): see server_fit_maxclients. */
+#define SERVER_RESERVED_FDS 32
 
 /* Out of descriptors (errno says why): stops accepting on every listener, the metrics
  * endpoint's too, for 100 ms, and logs it once per episode; connected clients keep being

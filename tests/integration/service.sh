@@ -176,6 +176,33 @@ check reload-fifo-does-not-block "daemon not serving after a reload from a FIFO"
 check reload-fifo-logged "no 'not a regular file' line" grep -q 'not a regular file' "$dir/load.log"
 kill "$daemon"
 
+# --port given on the command line stays in force across reloads, with no false "changed,
+# needs a restart" warning; a log target that cannot be opened keeps the old one (said in the
+# log) while the rest of the reload, the level included, applies.
+port=$(free_port)
+printf '[server]\nbind = 127.0.0.1\n[log]\ntarget = %s\n' "$dir/cli.log" >"$dir/cli.conf"
+"$EVBROKERD" -c "$dir/cli.conf" --port "$port" >>"$dir/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+wait_port "$port"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-keeps-cli-port "no longer serving on --port after a reload" \
+    sh -c "timeout 2 redis-cli -p $port PING | grep -q PONG"
+check reload-cli-no-false-warning "$(grep 'take effect after a restart' "$dir/cli.log")" \
+    sh -c "! grep -q 'take effect after a restart' '$dir/cli.log'"
+printf '[server]\nbind = 127.0.0.1\n[log]\nlevel = warning\ntarget = %s/no/such/dir.log\n' "$dir" \
+    >"$dir/cli.conf"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-bad-log-target-logged "$(tail -2 "$dir/cli.log")" \
+    grep -q "target $dir/no/such/dir.log cannot be opened (No such file or directory); logging stays on $dir/cli.log" \
+    "$dir/cli.log"
+out=$(timeout 2 redis-cli -p "$port" CONFIG GET loglevel logfile | tr '\n' ' ')
+check reload-bad-log-target-rest-applies "CONFIG GET gave '$out'" \
+    test "$out" = "loglevel warning logfile $dir/cli.log "
+kill "$daemon"
+
 # --- configuration errors: right line, non-zero exit -------------------------------------
 # Each case: name, expected line number, substring of the reason, file body (printf format).
 bad_case() {
@@ -192,6 +219,12 @@ bad_case bad-size-unit 2 "proto_max_bulk_len" '[limits]\nproto_max_bulk_len = 12
 bad_case bad-address 2 "bind" '[server]\nbind = 300.1.1.1\n'
 bad_case duplicate-key 3 "duplicate" '[server]\nport = 1\nport = 2\n'
 bad_case line-too-long 2 "" "[server]\npidfile = /$(printf 'x%.0s' $(seq 300))\n"
+bad_case upstream-host-and-socket 3 "host is set too" '[upstream]\nhost = r\nunixsocket = /r.sock\n'
+bad_case upstream-user-no-password 2 "set without a password" '[upstream]\nuser = bob\nhost = r\n'
+printf '[upstream]\nreconnect_min_ms = 5000\nreconnect_max_ms = 100\n' >"$dir/bad.conf"
+out=$("$EVBROKERD" --test-config -c "$dir/bad.conf" 2>&1)
+check test-config-cross-keys "rc=$? out=$out" \
+    sh -c '[ "$1" -eq 78 ] && printf "%s" "$2" | grep -q "bad.conf:2: .*above reconnect_max_ms"' _ $? "$out"
 out=$("$EVBROKERD" -c "$dir/missing.conf" 2>&1)
 check config-unreadable "missing file accepted: $out" sh -c "printf '%s' \"\$1\" | grep -q 'cannot open'" _ "$out"
 "$EVBROKERD" --test-config -c "$TOP/conf/evbrokerd.conf" >/dev/null 2>&1
@@ -237,8 +270,11 @@ else
 fi
 kill "$daemon"
 
-# --- out of descriptors: existing clients keep working, one log line, accept resumes --------
-# The metrics endpoint pauses with the Redis listeners: before, a scrape waiting in its backlog
+# --- a low descriptor limit, and running out of descriptors ----------------------------------
+# With 48 descriptors and Redis's reserve of 32, maxclients shrinks to 16, as in Redis: the 17th
+# client gets "max number of clients reached" instead of waiting in the backlog.
+# Descriptors outside maxclients (here idle metrics connections) can still run out. The
+# metrics endpoint pauses with the Redis listeners: before, a scrape waiting in its backlog
 # made libevent's listener spin the CPU and write millions of warnings.
 read -r port mport < <(free_port 2)
 printf '[server]\nport = %s\nbind = 127.0.0.1\n[log]\ntarget = %s\n[metrics]\nlisten = 127.0.0.1:%s\n' \
@@ -261,24 +297,45 @@ def ping(s):
         return False
 first = socket.create_connection(("127.0.0.1", port))
 assert ping(first), "first client"
-extra = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+first.sendall(b"CONFIG GET maxclients\r\n")
+time.sleep(0.2)
+print("maxclients", first.recv(200).split(b"\r\n")[4].decode())
+others = [socket.create_connection(("127.0.0.1", port)) for _ in range(15)]
+over = socket.create_connection(("127.0.0.1", port))
+over.settimeout(2)
+print("over-refused-ok" if over.recv(100) == b"-ERR max number of clients reached\r\n"
+      else "over-refused-FAILED")
+print("others-ok" if all(ping(o) for o in others) else "others-FAILED")
+for o in others:
+    o.close()
+hold = []
+try:
+    for _ in range(60):
+        hold.append(socket.create_connection(("127.0.0.1", mport), timeout=1))
+except OSError:
+    pass
 time.sleep(0.5)
 print("existing-ok" if ping(first) else "existing-FAILED")
-scrape = socket.create_connection(("127.0.0.1", mport))  # waits in the backlog
+late = socket.create_connection(("127.0.0.1", port))  # waits in the backlog
+scrape = socket.create_connection(("127.0.0.1", mport))  # so does this one
 scrape.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
 before = cpu_s()
 time.sleep(1)
 used = cpu_s() - before
 print("metrics-idle-ok" if used < 0.3 else "metrics-spin-FAILED", used)
-served = sum(1 for s in extra[:20] if ping(s))
-for s in extra[:60]:
-    s.close()
+for h in hold:
+    h.close()
 time.sleep(0.5)
-late = extra[-1]
-print("resumed-ok" if ping(late) else "resumed-FAILED", served)
+print("resumed-ok" if ping(late) else "resumed-FAILED")
 scrape.settimeout(3)
 print("metrics-resumed-ok" if scrape.recv(4096).startswith(b"HTTP/1.0 200") else "metrics-resumed-FAILED")
 EOF2
+check fit-maxclients-reduced "$(head -1 "$dir/emfile.out")" grep -qx "maxclients 16" "$dir/emfile.out"
+check fit-maxclients-logged "no reduction in the log" \
+    grep -q "maxclients 10000 needs 10032 open files but the limit is 48: maxclients reduced to 16" \
+    "$dir/emfile.log"
+check fit-over-limit-refused "$(cat "$dir/emfile.out")" grep -q over-refused-ok "$dir/emfile.out"
+check fit-under-limit-served "$(cat "$dir/emfile.out")" grep -q others-ok "$dir/emfile.out"
 check emfile-existing-client-served "$(cat "$dir/emfile.out")" grep -q existing-ok "$dir/emfile.out"
 check emfile-accept-resumes "$(cat "$dir/emfile.out")" grep -q "^resumed-ok" "$dir/emfile.out"
 check emfile-metrics-no-spin "$(cat "$dir/emfile.out")" grep -q metrics-idle-ok "$dir/emfile.out"
@@ -297,6 +354,10 @@ if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&
     check install-config "config missing" test -f "$dest/etc/evbrokerd/evbrokerd.conf"
     check install-unit "unit missing or ExecStart not rewritten" \
         grep -q '^ExecStart=/usr/bin/evbrokerd' "$dest/lib/systemd/system/evbrokerd.service"
+    check install-doc "README missing or Documentation= not rewritten" \
+        sh -c "[ -f '$dest/usr/share/doc/evbrokerd/README.md' ] &&
+               grep -q '^Documentation=file:/usr/share/doc/evbrokerd/README.md' \
+                   '$dest/lib/systemd/system/evbrokerd.service'"
     echo "# local edit" >>"$dest/etc/evbrokerd/evbrokerd.conf"
     make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >>"$dir/install.log" 2>&1
     check install-keeps-config "an existing config was overwritten" \
@@ -304,7 +365,8 @@ if make -C "$TOP" -s install DESTDIR="$dest" PREFIX=/usr >"$dir/install.log" 2>&
     make -C "$TOP" -s uninstall DESTDIR="$dest" PREFIX=/usr >>"$dir/install.log" 2>&1
     check uninstall-removes "binary or unit left behind" \
         sh -c "[ ! -e '$dest/usr/bin/evbrokerd' ] && [ ! -e '$dest/usr/bin/evbrokerd-top' ] &&
-               [ ! -e '$dest/lib/systemd/system/evbrokerd.service' ]"
+               [ ! -e '$dest/lib/systemd/system/evbrokerd.service' ] &&
+               [ ! -e '$dest/usr/share/doc/evbrokerd' ]"
 else
     echo "FAIL service/install: $(tail -3 "$dir/install.log")"
     failures=$((failures + 1))
