@@ -812,14 +812,17 @@ static void reset_cb(evutil_socket_t fd, short what, void *arg)
         log_warning("Upstream link to %s lost: %s; reconnecting", br.addr, br.fail_reason);
         snprintf(br.logged_reason, sizeof(br.logged_reason), "%s", br.fail_reason);
     } else if (strcmp(br.logged_reason, br.fail_reason) != 0) {
+        /* Redis's texts end in a full stop; the line goes on after it */
+        int n = (int)strlen(br.fail_reason);
+        n -= n > 0 && br.fail_reason[n - 1] == '.';
         if (br.fail_auth)
-            log_warning("Upstream %s refused authentication: %s; retrying (logged again only "
+            log_warning("Upstream %s refused authentication: %.*s; retrying (logged again only "
                         "when the reason changes)",
-                        br.addr, br.fail_reason);
+                        br.addr, n, br.fail_reason);
         else
-            log_warning("Upstream %s unavailable: %s; retrying (logged again only when the "
+            log_warning("Upstream %s unavailable: %.*s; retrying (logged again only when the "
                         "reason changes)",
-                        br.addr, br.fail_reason);
+                        br.addr, n, br.fail_reason);
         snprintf(br.logged_reason, sizeof(br.logged_reason), "%s", br.fail_reason);
     } else {
         log_verbose("Upstream %s still unavailable: %s", br.addr, br.fail_reason);

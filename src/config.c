@@ -77,7 +77,7 @@ static const struct config_def config_table[] = {
     CONFIG_KEY("server", "unixsocket", "", 0, config_set_string, CONFIG_FIELD(unixsocket), 0,
                CONFIG_SUN_PATH_MAX, "Unix socket path; empty for none"),
     CONFIG_KEY("server", "unixsocketperm", "0", 0, config_set_perm, CONFIG_FIELD(unixsocketperm), 0,
-               07777, "octal permissions of the Unix socket; 0 leaves them to the umask"),
+               0777, "octal permissions of the Unix socket; 0 leaves them to the umask"),
     CONFIG_KEY("server", "tcp_backlog", "511", 0, config_set_int, CONFIG_FIELD(tcp_backlog), 1,
                65535, "listen(2) backlog"),
     CONFIG_KEY("server", "maxclients", "10000", 1, config_set_int, CONFIG_FIELD(maxclients), 1,

@@ -2,6 +2,7 @@
  * lives here, so the tests link everything else as libevbroker.a. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,10 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
 
+    /* As Redis: INFO's config_file and the reload name the file wherever the daemon was started */
+    char abspath[PATH_MAX];
+    if (path && realpath(path, abspath) != NULL)
+        path = abspath;
     config_init(&cfg);
     if (path && config_load(&cfg, path, report_problem, NULL) != 0) {
         config_free(&cfg);

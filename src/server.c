@@ -318,8 +318,12 @@ fail:
             close(fd);
         return 1;
     }
-    log_warning("Could not listen on %s:%d%s: %s", ip, port, is_tls ? " (TLS)" : "",
-                strerror(errno));
+    int v6 = strchr(ip, ':') != NULL;
+    log_warning("Could not listen on %s%s%s:%d%s: %s%s", v6 ? "[" : "", ip, v6 ? "]" : "", port,
+                is_tls ? " (TLS)" : "", strerror(errno),
+                errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT
+                    ? " (a '-' before the address in [server] bind skips it when unavailable)"
+                    : "");
     if (fd >= 0)
         close(fd);
     return -1;
