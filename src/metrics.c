@@ -1,5 +1,5 @@
 /* The Prometheus endpoint, the fan-out histogram, the instantaneous-rate sampler and memory
- * figures. The endpoint is evhttp on server.base: a scrape runs in the loop like any other
+ * figures. The endpoint is http.c's server on server.base: a scrape runs in the loop like any other
  * callback, reads the counters and builds one page. Nothing here runs per message except
  * metrics_observe_fanout, which is a few additions. */
 #include "metrics.h"
@@ -8,8 +8,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
 #include <malloc.h>
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -33,6 +31,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <unistd.h>
 
 #include "client.h"
+#include "http.h"
 #include "log.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -52,8 +51,6 @@ static const char *const hist_bounds_le[METRICS_HIST_BOUNDS] = {
 };
 
 static struct {
-    struct evhttp *http;
-    struct evconnlistener *listener; /* the endpoint's; evhttp owns it */
     struct event *sample_ev;
     struct metrics_sampler rates[METRICS_NRATES];
     struct metrics_histogram fanout;
@@ -304,120 +301,19 @@ static void metrics_write_page(struct evbuffer *out)
                             &metrics.fanout);
 }
 
-/* Sends a reply and frees body. A HEAD reply has GET's headers and no body: libevent 2.1
- * would send the body anyway and leave out Content-Length, which breaks the connection for
- * the next request. */
-static void metrics_send(struct evhttp_request *req, int code, const char *reason,
-                         const char *content_type, struct evbuffer *body)
+/* The endpoint's paths: the page in the text exposition format 0.0.4, and a health check that
+ * answers 503 once the daemon is shutting down. Other paths get the server's 404. */
+static void metrics_http(const char *path, struct http_response *r)
 {
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-
-    evhttp_add_header(headers, "Content-Type", content_type);
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char len[24];
-        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
-        evhttp_add_header(headers, "Content-Length", len);
-        evhttp_send_reply(req, code, reason, NULL);
-    } else {
-        evhttp_send_reply(req, code, reason, body);
+    if (strcmp(path, "/metrics") == 0) {
+        server_update_time();
+        metrics_write_page(r->body);
+        r->status = 200;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (strcmp(path, "/healthz") == 0) {
+        r->status = server.shutting_down ? 503 : 200;
+        evbuffer_add_printf(r->body, "%s", server.shutting_down ? "shutting down\n" : "ok\n");
     }
-    evbuffer_free(body);
-}
-
-/* Sends a short text reply. */
-static void metrics_reply_text(struct evhttp_request *req, int code, const char *reason,
-                               const char *text)
-{
-    struct evbuffer *body = evbuffer_new();
-    evbuffer_add(body, text, strlen(text));
-    metrics_send(req, code, reason, "text/plain; charset=utf-8", body);
-}
-
-/* GET /metrics: the page in the text exposition format 0.0.4. */
-static void metrics_http_metrics_cb(struct evhttp_request *req, void *arg)
-{
-    struct evbuffer *body = evbuffer_new();
-
-    server_update_time();
-    metrics_write_page(body);
-    metrics_send(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
-}
-
-/* GET /healthz: 200 while serving, 503 once shutting down. */
-static void metrics_http_healthz_cb(struct evhttp_request *req, void *arg)
-{
-    if (server.shutting_down)
-        metrics_reply_text(req, 503, "Service Unavailable", "shutting down\n");
-    else
-        metrics_reply_text(req, 200, "OK", "ok\n");
-}
-
-/* Any other path. */
-static void metrics_http_other_cb(struct evhttp_request *req, void *arg)
-{
-    metrics_reply_text(req, 404, "Not Found", "not found\n");
-}
-
-void metrics_accept_enable(int on)
-{
-    if (metrics.listener == NULL)
-        return;
-    if (on)
-        evconnlistener_enable(metrics.listener);
-    else
-        evconnlistener_disable(metrics.listener);
-}
-
-/* accept failed for a reason other than a retry: without this libevent logs a warning and
- * the still-readable socket calls it again at once, for as long as a connection waits. */
-static void metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-    int err = EVUTIL_SOCKET_ERROR();
-
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        server_pause_accept();
-        return;
-    }
-    log_ratelimited(LOG_LEVEL_WARNING, "metrics accept: %s", strerror(err));
-}
-
-/* Binds the HTTP endpoint on [metrics] listen. */
-static int metrics_listen(const char *spec)
-{
-    char host[INET6_ADDRSTRLEN];
-    int port;
-    struct sockaddr_storage ss;
-    int sslen = (int)sizeof(ss);
-
-    if (metrics_parse_listen(spec, host, sizeof(host), &port) < 0 ||
-        evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0) {
-        log_warning("[metrics] listen: '%s' is not IP:PORT or [IPv6]:PORT", spec);
-        return -1;
-    }
-    metrics.listener = evconnlistener_new_bind(
-        server.base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        128, (struct sockaddr *)&ss, sslen);
-    if (metrics.listener == NULL) {
-        log_warning("Could not listen for metrics on %s: %s", spec, strerror(errno));
-        return -1;
-    }
-    evconnlistener_set_error_cb(metrics.listener, metrics_accept_error_cb);
-    metrics.http = evhttp_new(server.base);
-    evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-    evhttp_set_max_headers_size(metrics.http, 8192);
-    evhttp_set_max_body_size(metrics.http, 0);
-    evhttp_set_timeout(metrics.http, 10);
-    evhttp_set_cb(metrics.http, "/metrics", metrics_http_metrics_cb, NULL);
-    evhttp_set_cb(metrics.http, "/healthz", metrics_http_healthz_cb, NULL);
-    evhttp_set_gencb(metrics.http, metrics_http_other_cb, NULL);
-    if (evhttp_bind_listener(metrics.http, metrics.listener) == NULL) {
-        evconnlistener_free(metrics.listener);
-        metrics.listener = NULL;
-        log_warning("Could not serve metrics on %s", spec);
-        return -1;
-    }
-    log_notice("Metrics on http://%s/metrics", spec);
-    return 0;
 }
 
 int metrics_start(void)
@@ -426,15 +322,17 @@ int metrics_start(void)
 
     metrics.sample_ev = event_new(server.base, -1, EV_PERSIST, metrics_sample_cb, NULL);
     event_add(metrics.sample_ev, &tv);
-    if (server.cfg.metrics_listen != NULL)
-        return metrics_listen(server.cfg.metrics_listen);
+    if (server.cfg.metrics_listen == NULL)
+        return 0;
+    if (http_listen(server.base, server.cfg.metrics_listen, metrics_http) < 0)
+        return -1;
+    log_notice("Metrics on http://%s/metrics", server.cfg.metrics_listen);
     return 0;
 }
 
 void metrics_stop(void)
 {
-    if (metrics.http)
-        evhttp_free(metrics.http);
+    http_stop();
     if (metrics.sample_ev)
         event_free(metrics.sample_ev);
     memset(&metrics, 0, sizeof(metrics));

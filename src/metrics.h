@@ -1,5 +1,5 @@
 /* Observability that is not a Redis command: the Prometheus endpoint ([metrics] listen, served
- * by evhttp on the server's loop), the fan-out time histogram, the instantaneous rates INFO
+ * by http.c on the server's loop), the fan-out time histogram, the instantaneous rates INFO
  * shows (sampled every 100 ms, as Redis's cron does) and process memory figures. Reads the
  * server's counters; never changes them. */
 #ifndef EVB_METRICS_H
@@ -14,9 +14,6 @@ struct evbuffer;
 int metrics_start(void);
 /* Frees what metrics_start made; safe when it was never called. */
 void metrics_stop(void);
-
-/* Stops (0) or resumes (1) accepting on the HTTP endpoint, for server_pause_accept. */
-void metrics_accept_enable(int on);
 
 /* Splits a listen address "host:port" or "[ipv6]:port" into an IP literal (into host, at
  * least 46 bytes) and a port 1..65535. Returns 0, or -1 when it is not such an address. */

@@ -24,6 +24,7 @@
 
 #include "acl.h"
 #include "client.h"
+#include "http.h"
 #include "log.h"
 #include "monitor.h"
 #include "msg.h"
@@ -165,7 +166,7 @@ static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
     for (int i = 0; i < server.nlisteners; i++)
         event_add(server.listeners[i].ev, NULL);
-    metrics_accept_enable(1);
+    http_accept_enable(1);
 }
 
 void server_pause_accept(void)
@@ -180,7 +181,7 @@ void server_pause_accept(void)
     }
     for (int i = 0; i < server.nlisteners; i++)
         event_del(server.listeners[i].ev);
-    metrics_accept_enable(0);
+    http_accept_enable(0);
     if (server.resume_ev == NULL)
         server.resume_ev = evtimer_new(server.base, server_resume_accept_cb, NULL);
     evtimer_add(server.resume_ev, &tv);

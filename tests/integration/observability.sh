@@ -35,10 +35,29 @@ done
 
 # The Python part: raw RESP and HTTP, exact counter deltas, format checks. It prints the
 # ok/FAIL lines itself and exits 1 on any failure.
-timeout 90 python3 - "$port" "$mport" "$dir" "$TOP" >"$dir/py.out" 2>"$dir/py.err" <<'PYEOF'
+timeout 90 python3 - "$port" "$mport" "$dir" "$TOP" "$daemon" >"$dir/py.out" 2>"$dir/py.err" <<'PYEOF'
 import re, socket, subprocess, sys, time, urllib.request, urllib.error, shutil
 
 port, mport, tmpdir, top = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+daemon_pid = int(sys.argv[5])
+started = time.time()
+
+def rss_kb():
+    with open("/proc/%d/status" % daemon_pid) as f:
+        return int([l for l in f if l.startswith("VmRSS")][0].split()[1])
+
+# A connection that trickles a request head a byte a second: closed at the 10 s deadline
+# (the check is at the end; evhttp's inactivity timeout never fired for it).
+trickler = socket.create_connection(("127.0.0.1", mport), timeout=5)
+trickler.setblocking(False)
+slow_sent = [0]
+def trickle():
+    if time.time() - started > slow_sent[0]:
+        try:
+            trickler.send(b"X-%d: y\r\n" % slow_sent[0] if slow_sent[0] else b"GET / HTTP/1.1\r\n")
+        except OSError:
+            pass
+        slow_sent[0] += 1
 failed = 0
 
 def check(name, cond, why=""):
@@ -237,6 +256,38 @@ hs.close()
 head, _, rest = raw.partition(b"\r\n\r\n")
 check("head_no_body", b"Content-Length: 3" in head and rest.startswith(b"HTTP/1.1 200"),
       "got %r" % raw[:300])
+# A client that never reads its answer and keeps sending: reading stops while the answer
+# waits, and what follows it is read only up to one head's worth (then 431 and the close),
+# so the daemon's memory stays put (evhttp read on: gigabytes).
+js = socket.socket()
+js.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+js.connect(("127.0.0.1", mport))
+js.setblocking(False)
+try:  # pipelined GETs first, so that an answer is still waiting when the junk comes
+    js.send(b"GET /metrics HTTP/1.1\r\n\r\n" * 2000)
+except BlockingIOError:
+    pass
+rss_before, junk, deadline = rss_kb(), b"j" * 65536, time.time() + 2
+sent = 0
+while time.time() < deadline:
+    try:
+        sent += js.send(junk)
+    except BlockingIOError:
+        time.sleep(0.01)
+    except OSError:  # refused and closed: what it sent was never held
+        break
+    trickle()
+grown = rss_kb() - rss_before
+js.close()
+check("unread_answer_bounds_input", grown < 4096 and sent < 64 << 20,
+      "RSS grew %d kB while the client pushed %d bytes" % (grown, sent))
+# Connections beyond the cap are answered 503 and closed.
+many = [socket.create_connection(("127.0.0.1", mport), timeout=5) for _ in range(70)]
+time.sleep(0.3)
+tail = many[-1].recv(200)
+for m in many:
+    m.close()
+check("connection_cap_503", tail.startswith(b"HTTP/1.1 503 "), "the 70th got %r" % tail[:60])
 st, _, _ = http("/metrics", "POST")
 check("post_refused", st in (405, 501), "got %s" % st)
 st, ctype, body, problems, m0 = scrape()
@@ -452,6 +503,17 @@ for i in range(300):  # each slow subscriber takes a few MB into kernel buffers 
     if d >= 15:
         break
 check("output_limit_counter", d == 15, "moved by %g" % d)
+while time.time() < started + 11.5:
+    trickle()
+    time.sleep(0.1)
+try:
+    trickler.setblocking(True)
+    trickler.settimeout(2)
+    gone = trickler.recv(100) == b""
+except OSError:
+    gone = True
+check("slow_request_deadline", gone, "a request trickled for %.1f s was still open"
+      % (time.time() - started))
 sys.exit(1 if failed else 0)
 PYEOF
 py_rc=$?
