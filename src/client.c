@@ -50,6 +50,7 @@ size_t client_write_per_pass = 1024 * 1024;
  * resume mark: a client that pipelines without reading cannot grow memory without bound. */
 #define CLIENT_PAUSE_OUTPUT (1024 * 1024)
 #define CLIENT_RESUME_OUTPUT (256 * 1024)
+#define CLIENT_PAUSE_CHECK_MS 100
 /* A subscriber held for batching is written at once when this much is queued. */
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Messages this large are never held: one already amortizes a write, and holding them only
@@ -335,6 +336,8 @@ void client_free(struct client *c)
     if (c->ext) {
         multi_discard(c);
         free(c->ext->stash);
+        if (c->ext->pause_ev)
+            event_free(c->ext->pause_ev);
         free(c->ext->user_name);
         free(c->ext->name);
         free(c->ext->lib_name);
@@ -598,8 +601,12 @@ void client_write(struct client *c)
         }
     }
     server.stats.net_output_bytes += (long long)written;
-    if ((c->flags & CLIENT_F_READ_PAUSED) && client_queued(c) < CLIENT_RESUME_OUTPUT)
-        client_resume_reading(c);
+    if ((c->flags & (CLIENT_F_READ_PAUSED | CLIENT_F_WRITES_FIRST)) &&
+        client_queued(c) < CLIENT_RESUME_OUTPUT) {
+        c->flags &= ~CLIENT_F_WRITES_FIRST; /* it reads now: it may be paused again */
+        if (c->flags & CLIENT_F_READ_PAUSED)
+            client_resume_reading(c);
+    }
     if (c->flags & CLIENT_F_CLOSE_ASAP)
         return;
     /* Output left (the socket is full): wait for it to take more. A TLS client's wait ends
@@ -637,6 +644,31 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
     client_write(c);
 }
 
+/* A paused client's output did not drain at all in CLIENT_PAUSE_CHECK_MS: the peer is not
+ * reading, most likely because it writes its whole pipeline before reading any reply, as
+ * redis-py's pipelines and hiredis's blocking API do. Waiting would deadlock both sides, so
+ * it is read like Redis reads everyone, its replies bounded by client_query_buffer_limit
+ * instead. A client that is reading, however slowly, stays paused. */
+static void client_pause_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    struct client_ext *x = c->ext;
+    size_t queued = client_queued(c);
+
+    if (!(c->flags & CLIENT_F_READ_PAUSED) || (c->flags & CLIENT_F_CLOSE_ASAP))
+        return;
+    if (queued < x->pause_queued) { /* it drains: keep waiting */
+        struct timeval tv = {0, CLIENT_PAUSE_CHECK_MS * 1000};
+        x->pause_queued = queued;
+        evtimer_add(x->pause_ev, &tv);
+        return;
+    }
+    server_update_time();
+    c->flags |= CLIENT_F_WRITES_FIRST;
+    client_resume_reading(c);
+    server_schedule_flush();
+}
+
 /* Stops reading and keeps the input not yet run until the output drains. */
 static void client_pause_reading(struct client *c, const char *buf, size_t len)
 {
@@ -651,6 +683,13 @@ static void client_pause_reading(struct client *c, const char *buf, size_t len)
     x->stash_len += len;
     c->flags |= CLIENT_F_READ_PAUSED;
     client_read_disable(c);
+    if (client_auth_required(c)) /* no benefit of the doubt before AUTH */
+        return;
+    struct timeval tv = {0, CLIENT_PAUSE_CHECK_MS * 1000};
+    if (x->pause_ev == NULL)
+        x->pause_ev = evtimer_new(server.base, client_pause_check_cb, c);
+    x->pause_queued = client_queued(c);
+    evtimer_add(x->pause_ev, &tv);
 }
 
 /* The output drained: read again, running the stashed input first. */
@@ -664,6 +703,8 @@ static void client_resume_reading(struct client *c)
         c->ext->stash_len = 0;
     }
     c->flags &= ~CLIENT_F_READ_PAUSED;
+    if (c->ext && c->ext->pause_ev)
+        evtimer_del(c->ext->pause_ev);
     if (!(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP)))
         client_read_enable(c);
     if (len)
@@ -712,8 +753,15 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
     while (len > 0 && !(c->flags & (CLIENT_F_CLOSE_AFTER_REPLY | CLIENT_F_CLOSE_ASAP))) {
         size_t used = 0;
         if (client_queued(c) > CLIENT_PAUSE_OUTPUT) {
-            client_pause_reading(c, buf, len);
-            break;
+            if (!(c->flags & CLIENT_F_WRITES_FIRST)) {
+                client_pause_reading(c, buf, len);
+                break;
+            }
+            if (client_queued(c) > (size_t)server.cfg.client_query_buffer_limit) {
+                server.stats.query_limit_disconnections++;
+                client_close_async(c, "replies over client_query_buffer_limit, none read");
+                break;
+            }
         }
         lim.max_bulk_len = server.cfg.proto_max_bulk_len;
         lim.unauthenticated = client_auth_required(c);

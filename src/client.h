@@ -40,6 +40,7 @@ struct subscription;
 #define CLIENT_F_MULTI (1u << 20)         /* in a transaction: commands are queued (multi.h) */
 #define CLIENT_F_MULTI_ERROR (1u << 21)   /* a command was refused in it: EXEC discards it */
 #define CLIENT_F_MONITOR (1u << 22)       /* sent every command run (monitor.h) */
+#define CLIENT_F_WRITES_FIRST (1u << 23)  /* paused but not reading: read on (client.c) */
 
 /* Subscription kinds, also the index of client.subs. */
 enum pubsub_kind { PUBSUB_CHANNEL = 0, PUBSUB_PATTERN = 1, PUBSUB_SHARD = 2 };
@@ -73,6 +74,8 @@ struct client_ext {
     char *lib_ver;
     char *stash; /* input read but not yet run while reading is paused */
     size_t stash_len;
+    struct event *pause_ev;    /* while paused: checks that the output drains (client.c) */
+    size_t pause_queued;       /* output queued when pause_ev was armed */
     long long soft_since_ms;   /* with CLIENT_F_OVER_SOFT */
     struct multi_state *multi; /* with CLIENT_F_MULTI: the queued commands */
 };

@@ -99,6 +99,12 @@ def main():
         lambda: error_text(pipe.execute),
         lambda v: "unknown command 'NOSUCH'" in v,
     )
+    # A pipeline is written whole before any reply is read: 20 MB of replies must not deadlock
+    # (reading once paused at 1 MiB of unread replies, and redis-py timed out).
+    pipe = r.pipeline(transaction=False)
+    for _ in range(20000):
+        pipe.echo(b"e" * 1000)
+    expect("pipeline-20mb-of-replies", pipe.execute, lambda v: len(v) == 20000 and v[-1] == b"e" * 1000)
     # The doomed transaction published nothing: the next thing the subscriber gets is the pong.
     p.ping()
     pong = messages(p, 1)

@@ -453,6 +453,50 @@ START_TEST(unauthenticated_flood_output_bounded)
 }
 END_TEST
 
+/* An authenticated client that never reads is read on (it may be writing a whole pipeline
+ * first), but its unread replies are bounded by client_query_buffer_limit: then it is closed,
+ * and the daemon's memory stays near that bound. */
+START_TEST(never_reading_client_closed_at_reply_bound)
+{
+    static const char head[] = "*2\r\n$4\r\nECHO\r\n$1000\r\n";
+    const size_t one = sizeof(head) - 1 + 1002; /* an ECHO of 1000 bytes */
+    char chunk[64 * 1024];
+    size_t clen = 0, sent = 0;
+    int closed = 0;
+
+    while (clen + one <= sizeof(chunk)) {
+        memcpy(chunk + clen, head, sizeof(head) - 1);
+        memset(chunk + clen + sizeof(head) - 1, 'e', 1000);
+        memcpy(chunk + clen + one - 2, "\r\n", 2);
+        clen += one;
+    }
+    start("[limits]\nclient_query_buffer_limit = 8mb\n");
+    int fd = conn(srv.port), bystander = bystander_conn(srv.port, 0);
+    long base = itest_rss_kib(srv.pid), peak = base;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    long long t0 = itest_now_ms();
+    while (itest_now_ms() - t0 < 4000 && !closed) {
+        ssize_t n = send(fd, chunk + sent % clen, clen - sent % clen, MSG_NOSIGNAL);
+        if (n > 0)
+            sent += (size_t)n; /* a partial send goes on where it stopped */
+        else if (errno == EAGAIN)
+            itest_sleep_ms(5);
+        else
+            closed = 1;
+        long r = itest_rss_kib(srv.pid);
+        peak = r > peak ? r : peak;
+    }
+    ping_ok(bystander, "while a client floods without reading");
+    fprintf(stderr, "badinput: never-reading client: %zu bytes taken, RSS base %ld KiB peak %ld\n",
+            sent, base, peak);
+    ck_assert_msg(closed, "still connected after %zu bytes of requests", sent);
+    ck_assert_msg(peak - base < 48 * 1024, "RSS grew by %ld KiB", peak - base);
+    close(fd);
+    close(bystander);
+    stop();
+}
+END_TEST
+
 /* Builds the suite: one TCase per test so each is reported by name. */
 static Suite *badinput_suite(void)
 {
@@ -467,6 +511,7 @@ static Suite *badinput_suite(void)
         {"announced_1gb_bulk_stays_small", announced_1gb_bulk_stays_small},
         {"million_pings_in_one_stream", million_pings_in_one_stream},
         {"unauthenticated_flood_output_bounded", unauthenticated_flood_output_bounded},
+        {"never_reading_client_closed_at_reply_bound", never_reading_client_closed_at_reply_bound},
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         TCase *tc = tcase_create(tests[i].name);

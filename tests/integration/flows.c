@@ -257,6 +257,30 @@ START_TEST(pipeline_1000_commands_in_one_write)
 }
 END_TEST
 
+/* hiredis's blocking API writes a whole pipeline before it reads a reply, as redis-py's
+ * pipelines do: 20 MB of replies must not deadlock (reading used to pause at 1 MiB of unread
+ * replies, and the client never read). Afterwards a reading client is paused again. */
+START_TEST(pipeline_written_before_any_reply_is_read)
+{
+    start(0, NULL);
+    redisContext *c = rconnect();
+    char arg[1000];
+    memset(arg, 'p', sizeof(arg));
+    for (int i = 0; i < 20000; i++)
+        ck_assert_int_eq(redisAppendCommand(c, "ECHO %b", arg, sizeof(arg)), REDIS_OK);
+    for (int i = 0; i < 20000; i++) {
+        redisReply *r = next_reply(c);
+        ck_assert_msg(r->type == REDIS_REPLY_STRING && r->len == sizeof(arg), "reply %d", i);
+        freeReplyObject(r);
+    }
+    redisReply *r = cmd(c, "PING");
+    ck_assert_str_eq(r->str, "PONG");
+    freeReplyObject(r);
+    redisFree(c);
+    stop();
+}
+END_TEST
+
 START_TEST(binary_payloads_and_channel_names)
 {
     static const char chan[] = "bin\0chan\xff\r\n";
@@ -684,6 +708,7 @@ int main(void)
     add(s, "subscribe_flow_resp3_push_frames", subscribe_flow_resp3_push_frames);
     add(s, "ssubscribe_flow_separate_namespace", ssubscribe_flow_separate_namespace);
     add(s, "pipeline_1000_commands_in_one_write", pipeline_1000_commands_in_one_write);
+    add(s, "pipeline_written_before_any_reply_is_read", pipeline_written_before_any_reply_is_read);
     add(s, "binary_payloads_and_channel_names", binary_payloads_and_channel_names);
     add(s, "payload_24mib_intact", payload_24mib_intact);
     add(s, "ten_thousand_channels_one_connection", ten_thousand_channels_one_connection);
