@@ -777,6 +777,12 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
             client_running = c;
             client_running_parser = p;
             command_dispatch(c);
+            /* Subscribers and monitors are held to the pubsub limits for every byte they are
+             * sent, replies included, as Redis counts them (a RESP3 subscriber's COMMAND DOCS
+             * queued 724 MB past a 32 MB hard limit). */
+            if ((c->flags & (CLIENT_F_PUBSUB | CLIENT_F_MONITOR)) &&
+                !(c->flags & CLIENT_F_CLOSE_ASAP))
+                client_check_output_limits(c, client_queued(c));
             client_running = outer;
             client_running_parser = outer_parser;
             c->argc = 0;

@@ -304,16 +304,33 @@ void cmd_client_list(struct client *c)
     }
     struct evbuffer *b = evbuffer_new();
     struct client *o;
-    /* With IDs, Redis lists in their order, repeats, and skips the ones not connected. */
-    for (int i = 0; i < nids; i++) {
+    /* With IDs, Redis lists in their order, repeats, and skips the ones not connected. The
+     * client list is in ID order (clients are appended as they are numbered), so each ID is
+     * found by binary search in an array of it: IDs times clients was 37 s for 300,000 IDs. */
+    struct client **byid = NULL;
+    size_t n = 0;
+    if (nids) {
+        byid = xmalloc(sizeof(*byid) * (size_t)server.nclients);
         TAILQ_FOREACH(o, &server.clients, all_link)
         {
-            if (ids[i] > 0 && (uint64_t)ids[i] == o->id) {
-                client_describe(o, b);
-                evbuffer_add(b, "\n", 1);
-            }
+            byid[n++] = o;
         }
     }
+    for (int i = 0; i < nids; i++) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (byid[mid]->id < (uint64_t)ids[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (ids[i] > 0 && lo < n && byid[lo]->id == (uint64_t)ids[i]) {
+            client_describe(byid[lo], b);
+            evbuffer_add(b, "\n", 1);
+        }
+    }
+    free(byid);
     TAILQ_FOREACH(o, &server.clients, all_link)
     {
         if (ids || (type && client_is_type(o, type) != 1))

@@ -503,6 +503,20 @@ for i in range(300):  # each slow subscriber takes a few MB into kernel buffers 
     if d >= 15:
         break
 check("output_limit_counter", d == 15, "moved by %g" % d)
+# A subscriber's command replies count against the limit too, as in Redis: one COMMAND DOCS
+# of 4,000 names (about 2 MB) it never reads drops it (before, only a message could).
+# RESP3, where a subscriber may run any command.
+rs = Conn(rcvbuf=4096)
+rs.s.sendall(b"HELLO 3\r\nSUBSCRIBE replies\r\n")
+time.sleep(0.2)
+rs.send(("COMMAND", "DOCS") + ("publish",) * 4000)
+numsub = None
+for _ in range(50):
+    numsub = pub.call("PUBSUB", "NUMSUB", "replies")
+    if numsub == [b"replies", 0]:
+        break
+    time.sleep(0.05)
+check("subscriber_replies_limited", numsub == [b"replies", 0], "NUMSUB gave %r" % (numsub,))
 while time.time() < started + 11.5:
     trickle()
     time.sleep(0.1)
