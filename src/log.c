@@ -2,11 +2,14 @@
  * Owns the log file handle; the level filter is checked before any formatting. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
@@ -34,6 +37,47 @@ const char *log_level_name(int level)
     return level_names[level];
 }
 
+/* Why the last log_file_open failed. */
+static const char *log_open_why = "";
+
+const char *log_open_error(void)
+{
+    return log_open_why;
+}
+
+/* Opens a log file for appending without blocking: a FIFO with no reader (or one that stops
+ * reading) would hold the loop, so only a regular file or a character device (a terminal,
+ * /dev/null) is taken. */
+static FILE *log_file_open(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+        log_open_why = "not a regular file";
+        return NULL;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_open_why = strerror(errno);
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+        close(fd);
+        log_open_why = "not a regular file";
+        errno = EINVAL;
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "a");
+    if (f == NULL) {
+        log_open_why = strerror(errno);
+        close(fd);
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    return f;
+}
+
 int log_open(int level, const char *target)
 {
     FILE *f = NULL;
@@ -43,16 +87,14 @@ int log_open(int level, const char *target)
         /* stderr */
     } else if (strcasecmp(target, "syslog") == 0) {
         sys = 1;
-    } else if ((f = fopen(target, "a")) == NULL) {
+    } else if ((f = log_file_open(target)) == NULL) {
         return -1;
     }
     log_close();
     log_min_level = level;
     log_file = f;
-    if (f) {
-        setvbuf(f, NULL, _IOLBF, 0);
+    if (f)
         log_path = xstrdup(target);
-    }
     log_to_syslog = sys;
     if (sys)
         openlog("evbrokerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -63,12 +105,12 @@ void log_reopen(void)
 {
     if (log_path == NULL)
         return;
-    FILE *f = fopen(log_path, "a");
+    FILE *f = log_file_open(log_path);
     if (f == NULL) {
-        log_warning("cannot reopen log file %s, keeping the old handle", log_path);
+        log_warning("cannot reopen log file %s (%s), keeping the old handle", log_path,
+                    log_open_why);
         return;
     }
-    setvbuf(f, NULL, _IOLBF, 0);
     fclose(log_file);
     log_file = f;
 }

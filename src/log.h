@@ -11,9 +11,11 @@ int log_level_parse(const char *name);
 const char *log_level_name(int level);
 
 /* Sets the minimum level and the target: "stderr", "syslog" (in any case) or a file path
- * (appended). Returns 0, or -1 with errno when the file cannot be opened (the previous target
- * and level stay). */
+ * (appended; a regular file or a character device, never a FIFO that could block). Returns 0,
+ * or -1 when the file cannot be opened (log_open_error says why; the previous target and level
+ * stay). */
 int log_open(int level, const char *target);
+const char *log_open_error(void);
 /* Changes the minimum level only. */
 void log_set_level(int level);
 /* Reopens a file target (after logrotate moved it); no-op for stderr and syslog. */

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     }
     if (log_open(cfg.log_level, cfg.log_target) < 0) {
         fprintf(stderr, "evbrokerd: cannot open log target %s: %s\n", cfg.log_target,
-                strerror(errno));
+                log_open_error());
         config_free(&cfg);
         return EX_CANTCREAT;
     }

@@ -680,7 +680,7 @@ static void server_apply_reload(struct config *fresh)
         take_string(&cur->log_target, &fresh->log_target);
     } else {
         log_warning("[log] target %s cannot be opened (%s); logging stays on %s", fresh->log_target,
-                    strerror(errno), cur->log_target ? cur->log_target : "stderr");
+                    log_open_error(), cur->log_target ? cur->log_target : "stderr");
         log_set_level(fresh->log_level);
     }
     cur->log_level = fresh->log_level;

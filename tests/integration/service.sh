@@ -174,6 +174,15 @@ sleep 0.3
 check reload-fifo-does-not-block "daemon not serving after a reload from a FIFO" \
     sh -c "timeout 2 redis-cli -p $port -a s3cret --no-auth-warning PING | grep -q PONG"
 check reload-fifo-logged "no 'not a regular file' line" grep -q 'not a regular file' "$dir/load.log"
+# The log file replaced by a FIFO nobody reads: reopening it must not block either.
+mv "$dir/load.log" "$dir/load.log.2"
+mkfifo "$dir/load.log"
+kill -HUP "$daemon"
+sleep 0.3
+check reload-log-fifo-does-not-block "daemon not serving after reopening a FIFO log" \
+    sh -c "timeout 2 redis-cli -p $port -a s3cret --no-auth-warning PING | grep -q PONG"
+check reload-log-fifo-logged "no line about the log it kept" \
+    grep -q 'cannot reopen log file .* (not a regular file), keeping the old handle' "$dir/load.log.2"
 kill "$daemon"
 
 # --port given on the command line stays in force across reloads, with no false "changed,
