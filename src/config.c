@@ -210,7 +210,56 @@ struct config_load {
     int lineno;               /* line most recently handed to inih */
     int in_bad_header;        /* after a malformed [section] line, already reported */
     int set_on[CONFIG_NKEYS]; /* line each key was set on, 0 if not yet */
+    char *list[CONFIG_NKEYS]; /* a list key's value so far, for "key += more" */
 };
+
+/* The keys whose value is a list, which "key += more" extends (lines are limited to what
+ * inih reads, 200 bytes with Debian's library), and what joins the parts. */
+static const struct {
+    const char *section, *name, *sep;
+} config_list_keys[] = {
+    {"server", "bind", " "},
+    {"upstream", "channels", " "},
+    {"tls", "ciphers", ":"},
+    {"tls", "ciphersuites", ":"},
+};
+
+/* The joiner of a list key, or NULL for a key that is not a list. */
+static const char *config_list_sep(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof(config_list_keys) / sizeof(config_list_keys[0]); i++)
+        if (strcasecmp(section, config_list_keys[i].section) == 0 &&
+            strcasecmp(name, config_list_keys[i].name) == 0)
+            return config_list_keys[i].sep;
+    return NULL;
+}
+
+/* a, sep and b in a new string. */
+static char *config_join(const char *a, const char *sep, const char *b)
+{
+    size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
+    char *s = xmalloc(la + ls + lb + 1);
+
+    memcpy(s, a, la);
+    memcpy(s + la, sep, ls);
+    memcpy(s + la + ls, b, lb + 1);
+    return s;
+}
+
+/* For "key += value": strips the '+' that inih left at the end of name into base (at least
+ * 64 bytes). Returns 1 if name had it. */
+static int config_append_name(const char *name, char *base, size_t baselen)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || name[n - 1] != '+')
+        return 0;
+    n--;
+    while (n > 0 && isspace((unsigned char)name[n - 1]))
+        n--;
+    snprintf(base, baselen, "%.*s", (int)n, name);
+    return 1;
+}
 
 /* Returns 1 for yes/on/true/1, 0 for no/off/false/0, -1 otherwise. */
 static int config_parse_bool(const char *value)
@@ -708,8 +757,10 @@ static char *config_reader(char *str, int num, void *stream)
     }
     /* inih needs room for "\r\n\0" after the longest line. */
     if (content > (size_t)num - 3) {
-        config_problem(ld, ld->lineno, "line too long (%zu characters, at most %d)", content,
-                       num - 3);
+        config_problem(ld, ld->lineno,
+                       "line too long (%zu characters, at most %d; a list continues on the "
+                       "next line with \"key += more\")",
+                       content, num - 3);
         len = 0;
     }
     while (len > 0 && (*line == ' ' || *line == '\t')) {
@@ -808,25 +859,31 @@ static int config_user_set_admin(struct config_user *u, const char *value, char 
     return config_user_set_bool(&u->admin, value, err, errlen);
 }
 
-/* A space-separated list of channel globs. */
-static int config_user_set_channels(struct config_user *u, const char *value, char *err,
-                                    size_t errlen)
+/* Adds the globs of a space-separated list to a user's. */
+static void config_user_add_channels(struct config_user *u, const char *value)
 {
     char *copy = xstrdup(value), *save = NULL;
-    for (int j = 0; j < u->nchannels; j++)
-        free(u->channels[j]);
-    u->nchannels = 0;
     for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
         u->channels = xrealloc(u->channels, sizeof(*u->channels) * (size_t)(u->nchannels + 1));
         u->channels[u->nchannels++] = xstrdup(tok);
     }
     free(copy);
+}
+
+/* A space-separated list of channel globs. */
+static int config_user_set_channels(struct config_user *u, const char *value, char *err,
+                                    size_t errlen)
+{
+    for (int j = 0; j < u->nchannels; j++)
+        free(u->channels[j]);
+    u->nchannels = 0;
+    config_user_add_channels(u, value);
     return 0;
 }
 
 /* Handles one key of a [user.NAME] section. */
 static int config_user_handler(struct config_load *ld, const char *user, const char *name,
-                               const char *value)
+                               const char *value, int append)
 {
     char err[256];
     const char *v;
@@ -841,7 +898,14 @@ static int config_user_handler(struct config_load *ld, const char *user, const c
         return 1;
     }
     struct config_user *u = config_user_get(ld->cfg, user, ld->lineno);
-    if (u->set_on[k] != 0) {
+    int list = config_user_keys[k].set == config_user_set_channels;
+    if (append && (!list || u->set_on[k] == 0)) {
+        config_problem(ld, ld->lineno, "[user.%s] %s: %s", user, config_user_keys[k].name,
+                       list ? "+= extends a value set before it with ="
+                            : "+= is only for lists (channels)");
+        return 1;
+    }
+    if (!append && u->set_on[k] != 0) {
         config_problem(ld, ld->lineno, "[user.%s] %s: duplicate key (first set on line %d)", user,
                        config_user_keys[k].name, u->set_on[k]);
         return 1;
@@ -852,7 +916,9 @@ static int config_user_handler(struct config_load *ld, const char *user, const c
                        config_user_keys[k].name);
         return 1;
     }
-    if (config_user_keys[k].set(u, v, err, sizeof(err)) < 0)
+    if (append)
+        config_user_add_channels(u, v);
+    else if (config_user_keys[k].set(u, v, err, sizeof(err)) < 0)
         config_problem(ld, ld->lineno, "[user.%s] %s: %s", user, config_user_keys[k].name, err);
     free(owned);
     return 1;
@@ -875,15 +941,28 @@ static int config_handler(void *user, const char *section, const char *name, con
     }
     if (!config_section_known(section, strlen(section)))
         return 1; /* reported once, at the section header */
+    char base[64];
+    int append = config_append_name(name, base, sizeof(base));
+    if (append)
+        name = base;
     if (strncasecmp(section, CONFIG_USER_PREFIX, strlen(CONFIG_USER_PREFIX)) == 0)
-        return config_user_handler(ld, section + strlen(CONFIG_USER_PREFIX), name, value);
+        return config_user_handler(ld, section + strlen(CONFIG_USER_PREFIX), name, value, append);
     i = config_find(section, name);
     if (i < 0) {
         config_problem(ld, ld->lineno, "unknown key '%s' in section [%s]", name, section);
         return 1;
     }
     const struct config_def *def = &config_table[i];
-    if (ld->set_on[i] != 0) {
+    const char *sep = config_list_sep(def->info.section, def->info.name);
+    if (append && (sep == NULL || ld->set_on[i] == 0)) {
+        config_problem(ld, ld->lineno, "[%s] %s: %s", def->info.section, def->info.name,
+                       sep ? "+= extends a value set before it with ="
+                           : "+= is only for lists "
+                             "([server] bind, [upstream] channels, [tls] ciphers and ciphersuites, "
+                             "[user.NAME] channels)");
+        return 1;
+    }
+    if (!append && ld->set_on[i] != 0) {
         config_problem(ld, ld->lineno, "[%s] %s: duplicate key (first set on line %d)",
                        def->info.section, def->info.name, ld->set_on[i]);
         return 1;
@@ -894,6 +973,12 @@ static int config_handler(void *user, const char *section, const char *name, con
                        "[%s] %s: opening '\"' is not closed (note that ' ;' starts a comment)",
                        def->info.section, def->info.name);
         return 1;
+    }
+    if (sep) { /* keep the list so far: the next line may extend it */
+        char *joined = append ? config_join(ld->list[i], sep, v) : xstrdup(v);
+        free(ld->list[i]);
+        ld->list[i] = joined;
+        v = joined;
     }
     if (def->set(ld->cfg, def, v, err, sizeof(err)) < 0)
         config_problem(ld, ld->lineno, "[%s] %s: %s", def->info.section, def->info.name, err);
@@ -1019,6 +1104,8 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
                            cfg->users[i].name);
     config_check_tls(&ld);
     config_check_upstream(&ld);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        free(ld.list[i]);
     free(buf);
     return ld.problems;
 }

@@ -320,6 +320,10 @@ static const struct bad_file bad_files[] = {
      "[upstream] reconnect_min_ms: 5000 is above reconnect_max_ms (100)"},
     {"[upstream]\nhost = r\nuser = bob\n", 3, "[upstream] user: set without a password"},
     {"[server]\ntcp_keepalive = 40000\n", 2, "[server] tcp_keepalive"},
+    {"[server]\nport += 1\n", 2, "[server] port: += is only for lists"},
+    {"[server]\nbind += ::1\n", 2, "[server] bind: += extends a value set before it with ="},
+    {"[user.a]\npassword = x\nenabled += no\n", 3, "[user.a] enabled: += is only for lists"},
+    {"[server]\nbind = 127.0.0.1\nbind += 300.1.1.1\n", 3, "'300.1.1.1' is not an IPv4"},
     {"[user.]\n", 1, "unknown section [user.]"},
     {"[security]\nprotected_mode = sometimes\n", 2, "must be yes or no, got 'sometimes'"},
     {"[server]\nport = 7000\nfoo = 1\n", 3, "unknown key 'foo' in section [server]"},
@@ -732,6 +736,31 @@ START_TEST(test_free_then_init_again)
 END_TEST
 
 /* Builds the suite. */
+/* Lines are limited to what inih reads (200 bytes with Debian's library), so a list goes on
+ * with "key += more", joined with the list's own separator. */
+START_TEST(test_lists_continue_with_plus_equals)
+{
+    struct config cfg;
+    struct problems p;
+
+    ck_assert_int_eq(load_text(&cfg,
+                               "[server]\nbind = 127.0.0.1\nbind += ::1 127.0.0.2\n"
+                               "[upstream]\nchannels = a.*\nchannels  +=  b.*\n"
+                               "[tls]\nciphers = A:B\nciphers += C\nciphers += \"D\"\n"
+                               "[user.u]\npassword = x\nchannels = n.*\nchannels += m\n",
+                               &p, NULL),
+                     0);
+    ck_assert_int_eq(cfg.nbind, 3);
+    ck_assert_str_eq(cfg.bind[2], "127.0.0.2");
+    ck_assert_str_eq(cfg.upstream_channels, "a.* b.*");
+    ck_assert_str_eq(cfg.tls_ciphers, "A:B:C:D");
+    ck_assert_int_eq(cfg.users[0].nchannels, 2);
+    ck_assert_str_eq(cfg.users[0].channels[1], "m");
+    config_free(&cfg);
+    problems_free(&p);
+}
+END_TEST
+
 START_TEST(test_users_load_with_hashed_and_plain_passwords)
 {
     struct config cfg;
@@ -773,6 +802,7 @@ static Suite *config_suite(void)
 
     tcase_add_test(tc, test_defaults_are_the_documented_values);
     tcase_add_test(tc, test_users_load_with_hashed_and_plain_passwords);
+    tcase_add_test(tc, test_lists_continue_with_plus_equals);
     tcase_add_test(tc, test_key_table_is_complete_and_unique);
     tcase_add_test(tc, test_each_default_is_accepted_by_its_setter);
     tcase_add_test(tc, test_shipped_conf_loads_cleanly_and_equals_defaults);
