@@ -234,6 +234,34 @@ static const char *config_list_sep(const char *section, const char *name)
     return NULL;
 }
 
+/* For an unknown key: where a key of that name lives, also written Redis's way with '-'
+ * ("tcp-keepalive" is [server] tcp_keepalive), as " (did you mean ...?)", or "". */
+static const char *config_key_hint(const char *name, char *buf, size_t len)
+{
+    static const char *const redis_names[][2] = {
+        {"loglevel", "level"},
+        {"logfile", "target"},
+        {"client_output_buffer_limit", "pubsub_output_limit"}};
+    char want[64];
+    size_t n = strlen(name);
+
+    if (n >= sizeof(want))
+        return "";
+    for (size_t i = 0; i <= n; i++)
+        want[i] = name[i] == '-' ? '_' : name[i];
+    for (size_t i = 0; i < sizeof(redis_names) / sizeof(redis_names[0]); i++)
+        if (strcasecmp(want, redis_names[i][0]) == 0)
+            snprintf(want, sizeof(want), "%s", redis_names[i][1]);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (strcasecmp(config_table[i].info.name, want) == 0) {
+            snprintf(buf, len, " (did you mean [%s] %s?)", config_table[i].info.section,
+                     config_table[i].info.name);
+            return buf;
+        }
+    }
+    return "";
+}
+
 /* a, sep and b in a new string. */
 static char *config_join(const char *a, const char *sep, const char *b)
 {
@@ -949,7 +977,9 @@ static int config_handler(void *user, const char *section, const char *name, con
         return config_user_handler(ld, section + strlen(CONFIG_USER_PREFIX), name, value, append);
     i = config_find(section, name);
     if (i < 0) {
-        config_problem(ld, ld->lineno, "unknown key '%s' in section [%s]", name, section);
+        char hint[128];
+        config_problem(ld, ld->lineno, "unknown key '%s' in section [%s]%s", name, section,
+                       config_key_hint(name, hint, sizeof(hint)));
         return 1;
     }
     const struct config_def *def = &config_table[i];

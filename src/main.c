@@ -36,6 +36,9 @@ static void usage(FILE *f)
         fprintf(f, "  [%s] %s = %s%s\n      %s\n", k->section, k->name, k->default_value,
                 k->reloadable ? "  (reloadable)" : "", k->help);
     }
+    fprintf(f, "  [user.NAME] password, enabled = yes, channels, admin = no  (reloadable)\n"
+               "      a user clients log in as with AUTH NAME PASSWORD; see the shipped file\n"
+               "\nLists (bind, channels, ciphers, ciphersuites) go on with \"key += more\".\n");
 }
 
 /* Logs the settings an operator checks first, in one line. */
