@@ -297,7 +297,7 @@ static void http_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
     int err = EVUTIL_SOCKET_ERROR();
 
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+    if (server_accept_exhausted(err)) {
         server_pause_accept();
         return;
     }

@@ -169,6 +169,11 @@ static void server_resume_accept_cb(evutil_socket_t fd, short what, void *arg)
     http_accept_enable(1);
 }
 
+int server_accept_exhausted(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 void server_pause_accept(void)
 {
     static long long last_log_ms;
@@ -218,7 +223,7 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            if (server_accept_exhausted(errno))
                 server_pause_accept();
             else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                      errno != ECONNABORTED)

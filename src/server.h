@@ -127,6 +127,8 @@ int server_apply_cli(struct config *cfg);
  * endpoint's too, for 100 ms, and logs it once per episode; connected clients keep being
  * served. A listener that stayed readable would otherwise spin the loop. */
 void server_pause_accept(void);
+/* Whether accept's errno means descriptors or memory ran out (then pause, not retry). */
+int server_accept_exhausted(int err);
 
 /* Refreshes server.now_ms. */
 void server_update_time(void);
