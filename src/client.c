@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ size_t client_write_per_pass = 1024 * 1024;
 #define CLIENT_PAUSE_OUTPUT (1024 * 1024)
 #define CLIENT_RESUME_OUTPUT (256 * 1024)
 #define CLIENT_PAUSE_CHECK_MS 100
+#define CLIENT_PAUSE_STALLS 2
 /* A subscriber held for batching is written at once when this much is queued. */
 #define CLIENT_BATCH_MAX_BYTES (64 * 1024)
 /* Messages this large are never held: one already amortizes a write, and holding them only
@@ -644,22 +647,40 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
     client_write(c);
 }
 
-/* A paused client's output did not drain at all in CLIENT_PAUSE_CHECK_MS: the peer is not
- * reading, most likely because it writes its whole pipeline before reading any reply, as
- * redis-py's pipelines and hiredis's blocking API do. Waiting would deadlock both sides, so
- * it is read like Redis reads everyone, its replies bounded by client_query_buffer_limit
- * instead. A client that is reading, however slowly, stays paused. */
+/* Output not yet acknowledged by the peer: c's queue and the socket's send queue. The sum
+ * falls only when the peer reads (its ACKs empty the send queue); moving bytes from the
+ * queue into the socket leaves it as it is. */
+static size_t client_unread(const struct client *c)
+{
+    int inq = 0;
+
+    if (ioctl(c->fd, SIOCOUTQ, &inq) < 0 || inq < 0)
+        inq = 0;
+    return client_queued(c) + (size_t)inq;
+}
+
+/* A paused client's output was not read at all in CLIENT_PAUSE_STALLS checks
+ * CLIENT_PAUSE_CHECK_MS apart: the peer is not reading, most likely because it writes its
+ * whole pipeline before reading any reply, as redis-py's pipelines and hiredis's blocking API
+ * do. Waiting would deadlock both sides, so it is read like Redis reads everyone, its replies
+ * bounded by client_query_buffer_limit instead. A client that is reading, however slowly,
+ * stays paused. */
 static void client_pause_check_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct client *c = arg;
     struct client_ext *x = c->ext;
-    size_t queued = client_queued(c);
+    size_t unread = client_unread(c);
+    struct timeval tv = {0, CLIENT_PAUSE_CHECK_MS * 1000};
 
     if (!(c->flags & CLIENT_F_READ_PAUSED) || (c->flags & CLIENT_F_CLOSE_ASAP))
         return;
-    if (queued < x->pause_queued) { /* it drains: keep waiting */
-        struct timeval tv = {0, CLIENT_PAUSE_CHECK_MS * 1000};
-        x->pause_queued = queued;
+    if (unread < x->pause_unread) { /* it reads: keep waiting */
+        x->pause_unread = unread;
+        x->pause_stalls = 0;
+        evtimer_add(x->pause_ev, &tv);
+        return;
+    }
+    if (++x->pause_stalls < CLIENT_PAUSE_STALLS) {
         evtimer_add(x->pause_ev, &tv);
         return;
     }
@@ -688,7 +709,8 @@ static void client_pause_reading(struct client *c, const char *buf, size_t len)
     struct timeval tv = {0, CLIENT_PAUSE_CHECK_MS * 1000};
     if (x->pause_ev == NULL)
         x->pause_ev = evtimer_new(server.base, client_pause_check_cb, c);
-    x->pause_queued = client_queued(c);
+    x->pause_unread = client_unread(c);
+    x->pause_stalls = 0;
     evtimer_add(x->pause_ev, &tv);
 }
 
@@ -758,8 +780,10 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
                 break;
             }
             if (client_queued(c) > (size_t)server.cfg.client_query_buffer_limit) {
-                server.stats.query_limit_disconnections++;
-                client_close_async(c, "replies over client_query_buffer_limit, none read");
+                client_close_over_query_limit(c,
+                                              "did not read its replies past the query buffer "
+                                              "limit",
+                                              "omem", client_queued(c));
                 break;
             }
         }

@@ -74,8 +74,9 @@ struct client_ext {
     char *lib_ver;
     char *stash; /* input read but not yet run while reading is paused */
     size_t stash_len;
-    struct event *pause_ev;    /* while paused: checks that the output drains (client.c) */
-    size_t pause_queued;       /* output queued when pause_ev was armed */
+    struct event *pause_ev;    /* while paused: checks that the peer reads (client.c) */
+    size_t pause_unread;       /* output it had not read at the last check */
+    int pause_stalls;          /* checks in a row since it last read */
     long long soft_since_ms;   /* with CLIENT_F_OVER_SOFT */
     struct multi_state *multi; /* with CLIENT_F_MULTI: the queued commands */
 };

@@ -1093,10 +1093,20 @@ static void config_check_upstream(struct config_load *ld)
     if (cfg->upstream_host != NULL && cfg->upstream_unixsocket != NULL)
         config_problem(ld, ld->set_on[config_find("upstream", "unixsocket")],
                        "[upstream] unixsocket: host is set too; set only one");
-    if (cfg->upstream_reconnect_min_ms > cfg->upstream_reconnect_max_ms)
-        config_problem(ld, ld->set_on[config_find("upstream", "reconnect_min_ms")],
-                       "[upstream] reconnect_min_ms: %d is above reconnect_max_ms (%d)",
-                       cfg->upstream_reconnect_min_ms, cfg->upstream_reconnect_max_ms);
+    int min_line = ld->set_on[config_find("upstream", "reconnect_min_ms")];
+    int max_line = ld->set_on[config_find("upstream", "reconnect_max_ms")];
+    if (cfg->upstream_reconnect_min_ms > cfg->upstream_reconnect_max_ms) {
+        if (min_line) /* on the line that set the minimum, else on the maximum's */
+            config_problem(ld, min_line,
+                           "[upstream] reconnect_min_ms: %d is above reconnect_max_ms (%d%s)",
+                           cfg->upstream_reconnect_min_ms, cfg->upstream_reconnect_max_ms,
+                           max_line ? "" : ", its default");
+        else
+            config_problem(ld, max_line,
+                           "[upstream] reconnect_max_ms: %d is below reconnect_min_ms (%d, its "
+                           "default)",
+                           cfg->upstream_reconnect_max_ms, cfg->upstream_reconnect_min_ms);
+    }
     if (cfg->upstream_user != NULL && cfg->upstream_password == NULL)
         config_problem(ld, ld->set_on[config_find("upstream", "user")],
                        "[upstream] user: set without a password");

@@ -26,6 +26,7 @@ struct http_conn {
     struct event *deadline; /* closes a connection that stalls a request or its response */
     int keep_alive;         /* after the response being written, read the next request */
     int writing;            /* a response is in the output: read nothing meanwhile */
+    int served;             /* answered a request: between requests it may give way */
     LIST_ENTRY(http_conn) link;
 };
 
@@ -234,6 +235,7 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
     if (!hc->writing)
         return;
     hc->writing = 0;
+    hc->served = 1;
     if (!hc->keep_alive) {
         http_conn_free(hc);
         return;
@@ -261,6 +263,19 @@ static void http_event_cb(struct bufferevent *bev, short what, void *arg)
 static void http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                            int salen, void *arg)
 {
+    if (http.nconns >= HTTP_MAX_CONNS) {
+        /* Kept-alive connections between requests give way, the oldest first, so that
+         * clients that only hold connections open cannot lock scrapes out. */
+        struct http_conn *idle = NULL, *hc;
+        LIST_FOREACH(hc, &http.conns, link)
+        {
+            if (!hc->writing && hc->served &&
+                evbuffer_get_length(bufferevent_get_input(hc->bev)) == 0)
+                idle = hc; /* the list is newest first: the last one is the oldest */
+        }
+        if (idle)
+            http_conn_free(idle);
+    }
     if (http.nconns >= HTTP_MAX_CONNS) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                    "Connection: close\r\n\r\n";

@@ -1,6 +1,7 @@
 /* A small HTTP/1.0 and 1.1 server for the metrics endpoint, on the server's loop. It serves
  * GET and HEAD of a handful of paths and nothing else, so every resource it holds is bounded:
- * HTTP_MAX_CONNS connections (more are answered 503 and closed), a request head of at most
+ * HTTP_MAX_CONNS connections (beyond, the oldest kept-alive connection waiting between
+ * requests is closed, or else the newcomer is answered 503 and closed), a request head of at most
  * HTTP_MAX_HEAD bytes (no request may have a body), one request at a time per connection
  * (reading stops while a response is being written), and HTTP_DEADLINE_MS for a request to
  * arrive whole and its response to leave. libevent's evhttp read on while a response waited,

@@ -11,9 +11,8 @@ int log_level_parse(const char *name);
 const char *log_level_name(int level);
 
 /* Sets the minimum level and the target: "stderr", "syslog" (in any case) or a file path
- * (appended; a regular file or a character device, never a FIFO that could block). Returns 0,
- * or -1 when the file cannot be opened (log_open_error says why; the previous target and level
- * stay). */
+ * (appended; opened without waiting for a FIFO's reader). Returns 0, or -1 when the file cannot
+ * be opened (log_open_error says why; the previous target and level stay). */
 int log_open(int level, const char *target);
 const char *log_open_error(void);
 /* Changes the minimum level only. */

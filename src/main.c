@@ -114,9 +114,11 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
 
-    /* As Redis: INFO's config_file and the reload name the file wherever the daemon was started */
-    char abspath[PATH_MAX];
-    if (path && realpath(path, abspath) != NULL)
+    /* As Redis: INFO's config_file and the reload name the file whatever the working directory.
+     * Symbolic links stay as given (a Kubernetes ConfigMap swaps the directory they point at). */
+    char abspath[PATH_MAX], cwd[PATH_MAX];
+    if (path && path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+        (size_t)snprintf(abspath, sizeof(abspath), "%s/%s", cwd, path) < sizeof(abspath))
         path = abspath;
     config_init(&cfg);
     if (path && config_load(&cfg, path, report_problem, NULL) != 0) {

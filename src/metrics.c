@@ -271,8 +271,7 @@ static void metrics_write_page(struct evbuffer *out)
     metric(out, "evbrokerd_used_memory_bytes", "gauge", "Bytes allocated with malloc.",
            metrics_used_memory());
     metric(out, "evbrokerd_connections_received_total", "counter",
-           "Connections accepted under maxclients (protected-mode refusals included, as in "
-           "Redis's total_connections_received).",
+           "Connections accepted (not those refused over maxclients or by protected mode).",
            s->connections_received);
     metric(out, "evbrokerd_connections_rejected_total", "counter",
            "Connections refused: over maxclients, or by protected mode.", s->rejected_connections);

@@ -235,13 +235,14 @@ static void server_accept_cb(evutil_socket_t lfd, short what, void *arg)
             server_reject(fd, l->is_tls ? NULL : "-ERR max number of clients reached\r\n");
             continue;
         }
-        server.stats.connections_received++; /* Redis counts protected-mode refusals here too */
         int denied = !l->is_unix && server.cfg.protected_mode && server.cfg.requirepass == NULL &&
                      !util_sockaddr_is_loopback((struct sockaddr *)&ss);
         if (denied && !l->is_tls) {
             server_reject(fd, SERVER_DENIED_TEXT);
             continue;
         }
+        if (!denied) /* Redis counts a refusal only in rejected_connections */
+            server.stats.connections_received++;
         if (!l->is_unix) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -575,14 +576,16 @@ static void server_recheck_clients(void)
 }
 
 /* Redis's rule: maxclients needs as many descriptors plus 32 for the listeners, the log, the
- * bridge, the metrics endpoint and a connection being refused. Raises the soft limit as far as
+ * bridge and a connection being refused, and here HTTP_MAX_CONNS more for the metrics
+ * endpoint when it listens. Raises the soft limit as far as
  * the hard one allows, and lowers maxclients to what fits, so that a client beyond it gets
  * "max number of clients reached" instead of waiting in the backlog of a loop that cannot
  * accept. Returns -1 when even the reserve does not fit. */
 static int server_fit_maxclients(struct config *cfg)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)cfg->maxclients + SERVER_RESERVED_FDS;
+    int reserve = SERVER_RESERVED_FDS + (cfg->metrics_listen ? HTTP_MAX_CONNS : 0);
+    rlim_t need = (rlim_t)cfg->maxclients + (rlim_t)reserve;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
         return 0;
@@ -598,13 +601,13 @@ static int server_fit_maxclients(struct config *cfg)
                    (unsigned long long)was, (unsigned long long)rl.rlim_cur, cfg->maxclients);
         return 0;
     }
-    if (rl.rlim_cur <= SERVER_RESERVED_FDS) {
+    if (rl.rlim_cur <= (rlim_t)reserve) {
         log_warning("The open files limit (%llu) is too low to start: at least %d are needed "
                     "(ulimit -n, or LimitNOFILE= in the unit)",
-                    (unsigned long long)rl.rlim_cur, SERVER_RESERVED_FDS + 1);
+                    (unsigned long long)rl.rlim_cur, reserve + 1);
         return -1;
     }
-    int fit = (int)(rl.rlim_cur - SERVER_RESERVED_FDS);
+    int fit = (int)(rl.rlim_cur - (rlim_t)reserve);
     log_warning("maxclients %d needs %llu open files but the limit is %llu: maxclients reduced "
                 "to %d (raise ulimit -n, or LimitNOFILE= in the unit)",
                 cfg->maxclients, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);

@@ -120,7 +120,8 @@ void server_adapt_batching(int load_pct);
  * after logging why one is not valid. */
 int server_apply_cli(struct config *cfg);
 
-/* Descriptors kept beyond maxclients (Redis's reserve): see server_fit_maxclients. */
+/* Descriptors kept beyond maxclients (Redis's reserve; the metrics endpoint's connections come
+ * on top): see server_fit_maxclients. */
 #define SERVER_RESERVED_FDS 32
 
 /* Out of descriptors (errno says why): stops accepting on every listener, the metrics

@@ -232,6 +232,12 @@ check protected-mode-denies-non-local "a client from 127.0.0.2 got '$out'" \
     sh -c 'printf "%s" "$1" | grep -q "^-DENIED evbrokerd is running in protected mode"' _ "$out"
 out=$(timeout 5 redis-cli -p "$port" PING 2>&1)
 check protected-mode-serves-local "a client from 127.0.0.1 got '$out'" test "$out" = PONG
+# As in Redis, the refusal is counted as rejected only: three local connections were received
+# (wait_port's PING, the PING above, this INFO).
+out=$(timeout 5 redis-cli -p "$port" INFO stats | tr -d '\r' |
+    grep -E '^(total_connections_received|rejected_connections):' | tr '\n' ' ')
+check protected-mode-counted "INFO stats gave '$out'" \
+    test "$out" = "total_connections_received:3 rejected_connections:1 "
 kill -TERM "$daemon"
 wait_exit "$daemon" 50
 

@@ -259,7 +259,8 @@ END_TEST
 
 /* hiredis's blocking API writes a whole pipeline before it reads a reply, as redis-py's
  * pipelines do: 20 MB of replies must not deadlock (reading used to pause at 1 MiB of unread
- * replies, and the client never read). Afterwards a reading client is paused again. */
+ * replies, and the client never read). observability.sh checks that a client that reads,
+ * slowly, stays paused. */
 START_TEST(pipeline_written_before_any_reply_is_read)
 {
     start(0, NULL);

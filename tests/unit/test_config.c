@@ -319,6 +319,8 @@ static const struct bad_file bad_files[] = {
     {"[upstream]\nreconnect_max_ms = 100\nreconnect_min_ms = 5000\n", 3,
      "[upstream] reconnect_min_ms: 5000 is above reconnect_max_ms (100)"},
     {"[upstream]\nhost = r\nuser = bob\n", 3, "[upstream] user: set without a password"},
+    {"[upstream]\nreconnect_max_ms = 50\n", 2,
+     "[upstream] reconnect_max_ms: 50 is below reconnect_min_ms (100, its default)"},
     {"[server]\ntcp_keepalive = 40000\n", 2, "[server] tcp_keepalive"},
     {"[server]\nport += 1\n", 2, "[server] port: += is only for lists"},
     {"[server]\nrequirepass = x\n", 2, "(did you mean [security] requirepass?)"},

@@ -1,7 +1,8 @@
 /* Unit suite for http.c, over real loopback connections with the loop pumped by hand: GET and
  * HEAD (same headers, no body, so a kept-alive connection stays in step), keep-alive rules of
  * HTTP/1.0 and 1.1, LF-only heads, and the refusals that keep every resource bounded: other
- * methods, request bodies, over-long heads, and connections beyond HTTP_MAX_CONNS. */
+ * methods, request bodies, over-long heads, and connections beyond HTTP_MAX_CONNS (kept-alive
+ * ones between requests give way, oldest first). */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -83,6 +84,27 @@ static size_t pump_read(int fd, char *buf, size_t cap, int ms, int *closed)
     }
     buf[n] = '\0';
     return n;
+}
+
+/* Pumps the loop until fd has received a body ending in "hello" (a /metrics answer), for at
+ * most ms; returns whether it did. */
+static int pump_answer(int fd, int ms)
+{
+    char buf[512];
+    size_t n = 0;
+
+    for (int i = 0; i < ms; i++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r > 0)
+            n += (size_t)r;
+        buf[n] = '\0';
+        if (n >= 5 && strcmp(buf + n - 5, "hello") == 0)
+            return 1;
+        if (r <= 0)
+            poll(NULL, 0, 1);
+    }
+    return 0;
 }
 
 /* Sends req on a new connection and returns what came back within 300 ms. */
@@ -203,6 +225,31 @@ START_TEST(connections_beyond_the_cap_get_503)
 }
 END_TEST
 
+START_TEST(kept_alive_connections_give_way_oldest_first)
+{
+    int fds[HTTP_MAX_CONNS], closed;
+    char buf[512];
+    static const char get[] = "GET /metrics HTTP/1.1\r\n\r\n";
+
+    for (int i = 0; i < HTTP_MAX_CONNS; i++) { /* each served once, then waiting */
+        fds[i] = connect_peer();
+        ck_assert_int_eq(write(fds[i], get, sizeof(get) - 1), (ssize_t)sizeof(get) - 1);
+        ck_assert_msg(pump_answer(fds[i], 300), "connection %d not answered", i);
+    }
+    int extra = connect_peer();
+    ck_assert_int_eq(write(extra, get, sizeof(get) - 1), (ssize_t)sizeof(get) - 1);
+    ck_assert_msg(pump_answer(extra, 300), "the newcomer was not answered");
+    pump_read(fds[0], buf, sizeof(buf), 100, &closed);
+    ck_assert_msg(closed, "the oldest idle connection is still open");
+    pump_read(fds[1], buf, sizeof(buf), 50, &closed);
+    ck_assert_msg(!closed, "the second oldest was closed too");
+    ck_assert_int_eq(http_connections(), HTTP_MAX_CONNS);
+    close(extra);
+    for (int i = 0; i < HTTP_MAX_CONNS; i++)
+        close(fds[i]);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -214,6 +261,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, refusals_close_the_connection);
     tcase_add_test(tc, over_long_head_is_refused_without_waiting_for_its_end);
     tcase_add_test(tc, connections_beyond_the_cap_get_503);
+    tcase_add_test(tc, kept_alive_connections_give_way_oldest_first);
     suite_add_tcase(s, tc);
     return s;
 }
