@@ -27,6 +27,7 @@ struct http_conn {
     int keep_alive;         /* after the response being written, read the next request */
     int writing;            /* a response is in the output: read nothing meanwhile */
     int served;             /* answered a request: between requests it may give way */
+    int lingering;          /* answered for the last time: discarding input until EOF */
     LIST_ENTRY(http_conn) link;
 };
 
@@ -200,6 +201,10 @@ static void http_read_cb(struct bufferevent *bev, void *arg)
     struct http_conn *hc = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    if (hc->lingering) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
     if (hc->writing)
         return;
     /* The head ends at an empty line; lines end in CRLF, or in LF alone as many clients
@@ -237,7 +242,16 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
     hc->writing = 0;
     hc->served = 1;
     if (!hc->keep_alive) {
-        http_conn_free(hc);
+        /* Closing with input unread would make the kernel send a reset, which may discard the
+         * answer on its way: end our side, and read and drop what still comes until the peer
+         * closes, for at most HTTP_LINGER_MS. */
+        struct timeval tv = {0, HTTP_LINGER_MS * 1000};
+        hc->lingering = 1;
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        bufferevent_enable(bev, EV_READ);
+        evtimer_add(hc->deadline, &tv);
         return;
     }
     http_arm_deadline(hc);
@@ -249,6 +263,10 @@ static void http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct http_conn *hc = arg;
 
+    if (hc->lingering) { /* the peer closed too, or failed: done */
+        http_conn_free(hc);
+        return;
+    }
     /* A client that sent its request and shut down its side still gets the answer. */
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
         hc->keep_alive = 0;

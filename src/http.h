@@ -4,7 +4,8 @@
  * requests is closed, or else the newcomer is answered 503 and closed), a request head of at most
  * HTTP_MAX_HEAD bytes (no request may have a body), one request at a time per connection
  * (reading stops while a response is being written), and HTTP_DEADLINE_MS for a request to
- * arrive whole and its response to leave. libevent's evhttp read on while a response waited,
+ * arrive whole and its response to leave (then, after a last answer, HTTP_LINGER_MS to close
+ * in order). libevent's evhttp read on while a response waited,
  * so one client that never read could grow the daemon by gigabytes. */
 #ifndef EVB_HTTP_H
 #define EVB_HTTP_H
@@ -17,6 +18,7 @@ struct event_base;
 #define HTTP_MAX_CONNS 64
 #define HTTP_MAX_HEAD 8192
 #define HTTP_DEADLINE_MS 10000
+#define HTTP_LINGER_MS 500 /* after a last answer, input is read and dropped this long */
 
 /* What a handler answers for a path (the query string is cut off): a status, a content type
  * and a body (the server adds the headers, and sends no body for HEAD). */

@@ -4,6 +4,7 @@
  * methods, request bodies, over-long heads, and connections beyond HTTP_MAX_CONNS (kept-alive
  * ones between requests give way, oldest first). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -184,6 +185,42 @@ START_TEST(refusals_close_the_connection)
 }
 END_TEST
 
+/* A refusal closes with data the client is still sending: the answer must arrive and the
+ * connection end in an orderly close, not a reset that can discard the answer. */
+START_TEST(refusal_with_unread_input_closes_in_order)
+{
+    static char junk[200000];
+    char buf[4096];
+    size_t n = 0;
+    int fd = connect_peer(), eof = 0, reset = 0;
+
+    memset(junk, 'j', sizeof(junk));
+    memcpy(junk, "POST /metrics HTTP/1.1\r\n\r\n", 27);
+    size_t sent = 0;
+    for (int i = 0; i < 2000 && !eof && !reset; i++) {
+        if (sent < sizeof(junk)) {
+            ssize_t w = send(fd, junk + sent, sizeof(junk) - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r > 0)
+            n += (size_t)r;
+        else if (r == 0)
+            eof = 1;
+        else if (errno == ECONNRESET)
+            reset = 1;
+        else
+            poll(NULL, 0, 1);
+    }
+    buf[n] = '\0';
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 405 ", 13) == 0, "got %s", buf);
+    ck_assert_msg(eof && !reset, "eof %d reset %d", eof, reset);
+    close(fd);
+}
+END_TEST
+
 START_TEST(over_long_head_is_refused_without_waiting_for_its_end)
 {
     char *req = xmalloc(HTTP_MAX_HEAD + 64);
@@ -260,6 +297,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, http10_closes_unless_keep_alive);
     tcase_add_test(tc, refusals_close_the_connection);
     tcase_add_test(tc, over_long_head_is_refused_without_waiting_for_its_end);
+    tcase_add_test(tc, refusal_with_unread_input_closes_in_order);
     tcase_add_test(tc, connections_beyond_the_cap_get_503);
     tcase_add_test(tc, kept_alive_connections_give_way_oldest_first);
     suite_add_tcase(s, tc);
