@@ -108,8 +108,14 @@ int config_load(struct config *cfg, const char *path, config_report_fn *report, 
 int config_set(struct config *cfg, const char *section, const char *name, const char *value,
                char *err, size_t errlen);
 
-/* The key table, for --help and tests. */
+/* The key table, for --help, tests and the file loader (config_file.c): the row of a key
+ * (section NULL = any; -1 when unknown), the number of rows (at most CONFIG_MAX_KEYS). */
 size_t config_key_count(void);
 const struct config_key_info *config_key(size_t i);
+int config_find(const char *section, const char *name);
+#define CONFIG_MAX_KEYS 64
+
+/* Returns 1 for yes/on/true/1, 0 for no/off/false/0, -1 otherwise. */
+int config_parse_bool(const char *value);
 
 #endif
