@@ -864,6 +864,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
         server_update_time();
         c->last_ms = server.now_ms;
         server.stats.net_input_bytes += n;
+        server.stats.input_reads++;
         client_process_input(c, client_readbuf, (size_t)n);
         if ((size_t)n < sizeof(client_readbuf) || (c->flags & stop))
             return;
@@ -893,6 +894,7 @@ static void client_tls_read_cb(struct bufferevent *bev, void *arg)
 
     server_update_time();
     c->last_ms = server.now_ms;
+    server.stats.input_reads++;
     client_tls_drain(c);
 }
 

@@ -318,22 +318,41 @@ static void info_memory(struct evbuffer *b)
 static void info_stats(struct evbuffer *b)
 {
     const struct stats *s = &server.stats;
+    /* Redis 7.0's fields in its order, so dashboards and exporters find them all: what a Redis
+     * that stores, expires, replicates and forks nothing would show is 0. evbrokerd's own
+     * counters follow. */
     evbuffer_add_printf(
         b,
         "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
         "instantaneous_ops_per_sec:%lld\r\ntotal_net_input_bytes:%lld\r\n"
-        "total_net_output_bytes:%lld\r\ninstantaneous_input_kbps:%.2f\r\n"
-        "instantaneous_output_kbps:%.2f\r\nrejected_connections:%lld\r\n"
+        "total_net_output_bytes:%lld\r\ntotal_net_repl_input_bytes:0\r\n"
+        "total_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:%.2f\r\n"
+        "instantaneous_output_kbps:%.2f\r\ninstantaneous_input_repl_kbps:0.00\r\n"
+        "instantaneous_output_repl_kbps:0.00\r\nrejected_connections:%lld\r\n"
+        "sync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:0\r\n"
+        "expired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
+        "expire_cycle_cpu_milliseconds:0\r\nevicted_keys:0\r\nevicted_clients:0\r\n"
+        "total_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n"
+        "keyspace_hits:0\r\nkeyspace_misses:0\r\n"
         "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
-        "total_error_replies:%lld\r\nclient_output_buffer_limit_disconnections:%lld\r\n"
+        "latest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n"
+        "slave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\n"
+        "active_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\n"
+        "total_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\n"
+        "tracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\n"
+        "unexpected_error_replies:0\r\ntotal_error_replies:%lld\r\n"
+        "dump_payload_sanitizations:0\r\ntotal_reads_processed:%lld\r\n"
+        "total_writes_processed:%lld\r\nio_threaded_reads_processed:0\r\n"
+        "io_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n"
+        "client_output_buffer_limit_disconnections:%lld\r\n"
         "client_query_buffer_limit_disconnections:%lld\r\ntotal_protocol_errors:%lld\r\n"
         "pubsub_publishes:%lld\r\npubsub_deliveries:%lld\r\n",
         s->connections_received, s->commands_processed, metrics_rate(METRICS_RATE_OPS),
         s->net_input_bytes, s->net_output_bytes, (double)metrics_rate(METRICS_RATE_NET_IN) / 1024,
         (double)metrics_rate(METRICS_RATE_NET_OUT) / 1024, s->rejected_connections,
         pubsub_count(PUBSUB_CHANNEL), pubsub_count(PUBSUB_PATTERN), pubsub_count(PUBSUB_SHARD),
-        reply_error_count(), s->output_limit_disconnections, s->query_limit_disconnections,
-        s->protocol_errors, s->publishes, s->deliveries);
+        reply_error_count(), s->input_reads, s->output_writes, s->output_limit_disconnections,
+        s->query_limit_disconnections, s->protocol_errors, s->publishes, s->deliveries);
 }
 
 /* Appends the "# Pubsub" section (evbrokerd's own). */

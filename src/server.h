@@ -21,6 +21,7 @@ struct stats {
     long long publishes;      /* PUBLISH and SPUBLISH commands */
     long long deliveries;     /* frames queued to subscribers */
     long long output_writes;  /* write system calls that sent output (plain sockets) */
+    long long input_reads;    /* reads that brought input (INFO's total_reads_processed) */
     long long batch_declines; /* times batching let go because holding did not pay */
     long long output_limit_disconnections;
     long long query_limit_disconnections;

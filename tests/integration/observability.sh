@@ -391,7 +391,8 @@ fields = ["redis_version", "evbrokerd_version", "process_id", "tcp_port", "uptim
           "total_net_output_bytes", "instantaneous_input_kbps", "instantaneous_output_kbps",
           "rejected_connections", "pubsub_channels", "pubsub_patterns", "pubsubshard_channels",
           "total_error_replies", "client_output_buffer_limit_disconnections",
-          "pubsub_publishes", "pubsub_deliveries"]
+          "pubsub_publishes", "pubsub_deliveries", "keyspace_hits", "expired_keys",
+          "evicted_keys", "total_forks", "total_reads_processed", "total_writes_processed"]
 check("info_fields", all(f in info for f in fields),
       "missing %s" % [f for f in fields if f not in info])
 check("info_sections", sections[:12] == ["Server", "Clients", "Memory", "Persistence", "Stats",
@@ -409,7 +410,8 @@ cons = {"tcp_port": str(port), "blocked_clients": "0", "connected_clients": "4",
         "pubsub_deliveries": str(int(m1["evbrokerd_messages_delivered_total{}"])),
         "total_connections_received":
             str(int(m1["evbrokerd_connections_received_total{}"])),
-        "redis_version": "7.0.15"}
+        "redis_version": "7.0.15", "keyspace_hits": "0", "evicted_keys": "0",
+        "sync_full": "0", "io_threaded_reads_processed": "0"}
 bad = ["%s=%s (want %s)" % (k, info.get(k), v) for k, v in cons.items() if info.get(k) != v]
 check("info_consistent", not bad, "; ".join(bad))
 # used_memory must come from the allocator actually linked: jemalloc in the normal build,
