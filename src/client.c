@@ -986,6 +986,29 @@ static size_t client_memory(const struct client *c, size_t omem, size_t oll)
     return n;
 }
 
+/* The number of chains holding c's queued output (CLIENT LIST's oll). */
+static size_t client_output_chains(const struct client *c)
+{
+    size_t oll = c->out && evbuffer_get_length(c->out)
+                     ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0)
+                     : 0;
+    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
+        oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
+    return oll;
+}
+
+size_t client_memory_total(void)
+{
+    struct client *c;
+    size_t n = 0;
+
+    TAILQ_FOREACH(c, &server.clients, all_link)
+    {
+        n += client_memory(c, client_queued(c), client_output_chains(c));
+    }
+    return n;
+}
+
 void client_describe(const struct client *c, struct evbuffer *out)
 {
     char flags[8], *f = flags;
@@ -1007,11 +1030,7 @@ void client_describe(const struct client *c, struct evbuffer *out)
     /* omem is every queued output byte (libevent has no fixed reply buffer, so obl, rbs and
      * rbp are 0); oll is the number of chains holding them. */
     size_t omem = client_queued(c);
-    size_t oll = c->out && evbuffer_get_length(c->out)
-                     ? (size_t)evbuffer_peek(c->out, -1, NULL, NULL, 0)
-                     : 0;
-    if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)))
-        oll += (size_t)evbuffer_peek(bufferevent_get_output(c->bev), -1, NULL, NULL, 0);
+    size_t oll = client_output_chains(c);
     size_t qbuf = client_input_pending(c);
     size_t pmem = c->parser ? resp_parser_memory(c->parser) : 0;
     size_t argv_mem = 0;

@@ -186,6 +186,10 @@ size_t client_sub_count(const struct client *c, enum pubsub_kind kind);
 /* Whether the client must still authenticate before running commands. */
 int client_auth_required(const struct client *c);
 
+/* The memory of every connected client, as CLIENT LIST's tot-mem counts it (INFO's
+ * mem_clients_normal). */
+size_t client_memory_total(void);
+
 /* Appends one CLIENT LIST line (without the newline) describing c. */
 void client_describe(const struct client *c, struct evbuffer *out);
 

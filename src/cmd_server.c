@@ -293,25 +293,53 @@ static void info_clients(struct evbuffer *b)
 }
 
 /* Appends the "# Memory" section. used_memory is what the allocator has handed out. */
+/* b / a, or 0 when a is 0, for INFO's ratios. */
+static double ratio(long long b, long long a)
+{
+    return a > 0 ? (double)b / (double)a : 0.0;
+}
+
+/* Redis 7.0's fields in its order. Nothing is stored, so all used memory is overhead and the
+ * dataset is empty; there is no Lua, no function, no replication and no AOF. */
 static void info_memory(struct evbuffer *b)
 {
     char used_h[32], rss_h[32], peak_h[32], sys_h[32];
     long long used = metrics_used_memory(), rss = metrics_rss_bytes();
-    long long peak = metrics_used_memory_peak();
+    long long peak = metrics_used_memory_peak(), startup = metrics_used_memory_startup();
     long long sys = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    long long allocated, active, resident;
+    metrics_allocator_stats(&allocated, &active, &resident);
     human_bytes(used_h, sizeof(used_h), used);
     human_bytes(rss_h, sizeof(rss_h), rss);
     human_bytes(peak_h, sizeof(peak_h), peak);
     human_bytes(sys_h, sizeof(sys_h), sys);
-    evbuffer_add_printf(b,
-                        "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\n"
-                        "used_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n"
-                        "used_memory_peak:%lld\r\nused_memory_peak_human:%s\r\n"
-                        "total_system_memory:%lld\r\ntotal_system_memory_human:%s\r\n"
-                        "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-                        "mem_fragmentation_ratio:%.2f\r\nmem_allocator:%s\r\n",
-                        used, used_h, rss, rss_h, peak, peak_h, sys, sys_h,
-                        used > 0 ? (double)rss / (double)used : 0.0, metrics_allocator());
+    evbuffer_add_printf(
+        b,
+        "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\n"
+        "used_memory_rss:%lld\r\nused_memory_rss_human:%s\r\n"
+        "used_memory_peak:%lld\r\nused_memory_peak_human:%s\r\nused_memory_peak_perc:%.2f%%\r\n"
+        "used_memory_overhead:%lld\r\nused_memory_startup:%lld\r\nused_memory_dataset:0\r\n"
+        "used_memory_dataset_perc:0.00%%\r\nallocator_allocated:%lld\r\n"
+        "allocator_active:%lld\r\nallocator_resident:%lld\r\n"
+        "total_system_memory:%lld\r\ntotal_system_memory_human:%s\r\n"
+        "used_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\n"
+        "used_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\n"
+        "number_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\n"
+        "used_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\n"
+        "used_memory_scripts_human:0B\r\n"
+        "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
+        "allocator_frag_ratio:%.2f\r\nallocator_frag_bytes:%lld\r\n"
+        "allocator_rss_ratio:%.2f\r\nallocator_rss_bytes:%lld\r\n"
+        "rss_overhead_ratio:%.2f\r\nrss_overhead_bytes:%lld\r\n"
+        "mem_fragmentation_ratio:%.2f\r\nmem_fragmentation_bytes:%lld\r\n"
+        "mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\n"
+        "mem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:%zu\r\n"
+        "mem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:%s\r\n"
+        "active_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+        used, used_h, rss, rss_h, peak, peak_h, ratio(used, peak) * 100, used, startup, allocated,
+        active, resident, sys, sys_h, ratio(active, allocated), active - allocated,
+        ratio(resident, active), resident - active, ratio(rss, resident), rss - resident,
+        ratio(rss, used), rss - used, client_memory_total(), metrics_allocator());
 }
 
 /* Appends the "# Stats" section (Redis's field names, then evbrokerd's own counters). */

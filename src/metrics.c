@@ -55,6 +55,7 @@ static struct {
     struct metrics_sampler rates[METRICS_NRATES];
     struct metrics_histogram fanout;
     long long used_memory_peak;
+    long long used_memory_startup; /* when metrics_start ran */
 } metrics;
 
 size_t metrics_histogram_bucket(long long ns)
@@ -167,6 +168,33 @@ const char *metrics_allocator(void)
 #else
     return "libc";
 #endif
+}
+
+void metrics_allocator_stats(long long *allocated, long long *active, long long *resident)
+{
+#ifdef EVB_JEMALLOC
+    uint64_t epoch = 1;
+    size_t v[3] = {0, 0, 0}, sz = sizeof(epoch);
+    const char *names[3] = {"stats.allocated", "stats.active", "stats.resident"};
+    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    for (int i = 0; i < 3; i++) {
+        sz = sizeof(v[i]);
+        if (mallctl(names[i], &v[i], &sz, NULL, 0) != 0)
+            v[i] = 0;
+    }
+    *allocated = (long long)v[0];
+    *active = (long long)v[1];
+    *resident = (long long)v[2];
+#else
+    /* Other allocators tell only what they handed out: the resident set stands for the rest. */
+    *allocated = *active = metrics_used_memory();
+    *resident = metrics_rss_bytes();
+#endif
+}
+
+long long metrics_used_memory_startup(void)
+{
+    return metrics.used_memory_startup;
 }
 
 long long metrics_used_memory_peak(void)
@@ -321,6 +349,7 @@ int metrics_start(void)
 
     metrics.sample_ev = event_new(server.base, -1, EV_PERSIST, metrics_sample_cb, NULL);
     event_add(metrics.sample_ev, &tv);
+    metrics.used_memory_startup = metrics_used_memory();
     if (server.cfg.metrics_listen == NULL)
         return 0;
     if (http_listen(server.base, server.cfg.metrics_listen, metrics_http) < 0)

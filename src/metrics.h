@@ -36,6 +36,11 @@ long long metrics_used_memory(void);
 /* The allocator's name for INFO's mem_allocator ("jemalloc-5.3.0...", "asan" or "libc"). */
 const char *metrics_allocator(void);
 long long metrics_used_memory_peak(void);
+/* used_memory when the server had started, before any client. */
+long long metrics_used_memory_startup(void);
+/* The allocator's bytes handed out, in active pages and resident (jemalloc's stats.allocated,
+ * stats.active and stats.resident; elsewhere used memory for the first two and the RSS). */
+void metrics_allocator_stats(long long *allocated, long long *active, long long *resident);
 long long metrics_rss_bytes(void);
 
 /* Histogram buckets, in nanoseconds (upper bounds, inclusive), with +Inf after the last. */

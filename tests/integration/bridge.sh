@@ -206,13 +206,15 @@ run_tests() {
     else
         fail link_comes_up "bridge_link is not up: $(bridge_field "$aport" bridge_link)"
     fi
-    # With a redis-server at hand: INFO stats has Redis 7.0's fields in Redis's order (then
-    # evbrokerd's own), so exporters and dashboards find every one.
-    local rf ef
-    rf=$(cli "$rport" INFO stats | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
-    ef=$(cli "$aport" INFO stats | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
-    [ -n "$rf" ] && [ "${ef#"$rf"}" != "$ef" ] && ok info_stats_fields_as_redis ||
-        fail info_stats_fields_as_redis "redis: $rf / evbrokerd: $ef"
+    # With a redis-server at hand: INFO stats and memory have Redis 7.0's fields in Redis's
+    # order (then evbrokerd's own), so exporters and dashboards find every one.
+    local rf ef section
+    for section in stats memory; do
+        rf=$(cli "$rport" INFO "$section" | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
+        ef=$(cli "$aport" INFO "$section" | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
+        [ -n "$rf" ] && [ "${ef#"$rf"}" != "$ef" ] && ok "info_${section}_fields_as_redis" ||
+            fail "info_${section}_fields_as_redis" "redis: $rf / evbrokerd: $ef"
+    done
 
     # Interest: no local subscriber, no upstream subscription.
     local s1 s2 s3 got
