@@ -250,24 +250,32 @@ static void info_server(struct evbuffer *b)
     exe[n > 0 ? n : 0] = '\0';
     uname(&un);
     gettimeofday(&tv, NULL);
+    /* Redis 7.0's fields in its order, then evbrokerd's. The build id is a hash of the
+     * version; lru_clock is Redis's: seconds, modulo 2^24. */
+    unsigned long long build_id = 1469598103934665603ULL;
+    for (const char *p = EVB_VERSION; *p; p++)
+        build_id = (build_id ^ (unsigned char)*p) * 1099511628211ULL;
     evbuffer_add_printf(
         b,
-        "# Server\r\nredis_version:%s\r\nevbrokerd_version:%s\r\nredis_git_sha1:00000000\r\n"
-        "redis_git_dirty:0\r\nredis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
-        "monotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:%s\r\nlibevent_version:%s\r\n"
-        "gcc_version:%d.%d.%d\r\nprocess_id:%d\r\nprocess_supervised:%s\r\nrun_id:%s\r\n"
-        "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n"
-        "hz:10\r\nconfigured_hz:10\r\nexecutable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n",
-        EVB_REDIS_COMPAT_VERSION, EVB_VERSION, un.sysname, un.release, un.machine,
-        (int)(sizeof(long) * 8), event_base_get_method(server.base), event_get_version(),
+        "# Server\r\nredis_version:%s\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+        "redis_build_id:%llx\r\nredis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
+        "monotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:%s\r\n"
+        "atomicvar_api:c11-builtin\r\ngcc_version:%d.%d.%d\r\nprocess_id:%d\r\n"
+        "process_supervised:%s\r\nrun_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%lld\r\n"
+        "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:10\r\nconfigured_hz:10\r\n"
+        "lru_clock:%lld\r\nexecutable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n"
+        "evbrokerd_version:%s\r\nlibevent_version:%s\r\n",
+        EVB_REDIS_COMPAT_VERSION, build_id, un.sysname, un.release, un.machine,
+        (int)(sizeof(long) * 8), event_base_get_method(server.base),
 #ifdef __GNUC__
         __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
 #else
         0, 0, 0,
 #endif
         (int)getpid(), getenv("NOTIFY_SOCKET") ? "systemd" : "no", run_id(), server.port,
-        (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400, exe,
-        server.config_path ? server.config_path : "");
+        (long long)tv.tv_sec * 1000000 + tv.tv_usec, up, up / 86400,
+        (long long)tv.tv_sec & ((1 << 24) - 1), exe, server.config_path ? server.config_path : "",
+        EVB_VERSION, event_get_version());
 }
 
 /* Appends the "# Clients" section; the "recent max" buffers are the largest right now. */

@@ -206,10 +206,10 @@ run_tests() {
     else
         fail link_comes_up "bridge_link is not up: $(bridge_field "$aport" bridge_link)"
     fi
-    # With a redis-server at hand: INFO stats and memory have Redis 7.0's fields in Redis's
-    # order (then evbrokerd's own), so exporters and dashboards find every one.
+    # With a redis-server at hand: INFO server, clients, stats and memory have Redis 7.0's
+    # fields in Redis's order (then evbrokerd's own), so exporters and dashboards find every one.
     local rf ef section
-    for section in stats memory; do
+    for section in server clients stats memory; do
         rf=$(cli "$rport" INFO "$section" | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
         ef=$(cli "$aport" INFO "$section" | tr -d '\r' | grep ':' | cut -d: -f1 | tr '\n' ' ')
         [ -n "$rf" ] && [ "${ef#"$rf"}" != "$ef" ] && ok "info_${section}_fields_as_redis" ||
