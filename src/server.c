@@ -576,11 +576,11 @@ static void server_recheck_clients(void)
 }
 
 /* Redis's rule: maxclients needs as many descriptors plus 32 for the listeners, the log, the
- * bridge and a connection being refused, and here HTTP_MAX_CONNS more for the metrics
- * endpoint when it listens. Raises the soft limit as far as
- * the hard one allows, and lowers maxclients to what fits, so that a client beyond it gets
- * "max number of clients reached" instead of waiting in the backlog of a loop that cannot
- * accept. Returns -1 when even the reserve does not fit. */
+ * bridge and a connection being refused, and here HTTP_MAX_CONNS more for the metrics endpoint
+ * when it listens. Raises the soft limit as far as the hard one allows, and lowers maxclients
+ * to what fits, so that a client beyond it gets "max number of clients reached" instead of
+ * waiting in the backlog of a loop that cannot accept. Returns -1 when even the reserve does
+ * not fit. */
 static int server_fit_maxclients(struct config *cfg)
 {
     struct rlimit rl;
