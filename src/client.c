@@ -361,6 +361,16 @@ void client_close_over_query_limit(struct client *c, const char *what, const cha
     client_close_async(c, NULL);
 }
 
+int client_replies_over_limit(struct client *c, const char *what)
+{
+    size_t queued = client_queued(c);
+
+    if ((long long)queued <= server.cfg.client_query_buffer_limit)
+        return 0;
+    client_close_over_query_limit(c, what, "omem", queued);
+    return 1;
+}
+
 size_t client_input_pending(const struct client *c)
 {
     return c->parser ? resp_parser_pending(c->parser) : 0;
@@ -779,13 +789,9 @@ static void client_process_input(struct client *c, const char *buf, size_t len)
                 client_pause_reading(c, buf, len);
                 break;
             }
-            if (client_queued(c) > (size_t)server.cfg.client_query_buffer_limit) {
-                client_close_over_query_limit(c,
-                                              "did not read its replies past the query buffer "
-                                              "limit",
-                                              "omem", client_queued(c));
+            if (client_replies_over_limit(c, "did not read its replies past the query buffer "
+                                             "limit"))
                 break;
-            }
         }
         lim.max_bulk_len = server.cfg.proto_max_bulk_len;
         lim.unauthenticated = client_auth_required(c);

@@ -206,6 +206,11 @@ extern size_t client_write_per_pass;
 void client_close_over_query_limit(struct client *c, const char *what, const char *field,
                                    size_t bytes);
 
+/* The bound on replies a client has not read where reading cannot pause (inside EXEC, or for
+ * a client that writes its whole pipeline first): past client_query_buffer_limit it is closed
+ * as client_close_over_query_limit does, what saying what it did. Returns 1 if it was. */
+int client_replies_over_limit(struct client *c, const char *what);
+
 /* Input bytes held for a request not yet complete (CLIENT LIST qbuf). */
 size_t client_input_pending(const struct client *c);
 /* While c's command runs: the block argument i lies in when it is a big argument (resp.h),

@@ -178,12 +178,8 @@ void cmd_exec(struct client *c)
         c->argv = m->cmds[i].argv;
         c->argvlen = m->cmds[i].argvlen;
         command_run_queued(c, m->cmds[i].cmd);
-        if ((long long)client_output_len(c) > server.cfg.client_query_buffer_limit) {
-            client_close_over_query_limit(c,
-                                          "queued transaction replies past the query buffer limit",
-                                          "omem", client_output_len(c));
+        if (client_replies_over_limit(c, "queued transaction replies past the query buffer limit"))
             break;
-        }
     }
     c->argc = argc;
     c->argv = argv;
