@@ -138,15 +138,9 @@ void metrics_observe_fanout(long long ns)
 long long metrics_used_memory(void)
 {
 #ifdef EVB_JEMALLOC
-    /* jemalloc replaces malloc, so glibc's mallinfo2 would see nothing: ask jemalloc, after
-     * refreshing its cached statistics. */
-    uint64_t epoch = 1;
-    size_t allocated = 0, sz = sizeof(epoch);
-    mallctl("epoch", &epoch, &sz, &epoch, sz);
-    sz = sizeof(allocated);
-    if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) != 0)
-        allocated = 0;
-    long long used = (long long)allocated;
+    /* jemalloc replaces malloc, so glibc's mallinfo2 would see nothing: ask jemalloc. */
+    long long used, active, resident;
+    metrics_allocator_stats(&used, &active, &resident);
 #elif defined(EVB_ASAN)
     /* The sanitizer's allocator replaces glibc's too. */
     long long used = (long long)__sanitizer_get_current_allocated_bytes();
@@ -173,6 +167,7 @@ const char *metrics_allocator(void)
 void metrics_allocator_stats(long long *allocated, long long *active, long long *resident)
 {
 #ifdef EVB_JEMALLOC
+    /* The statistics are cached: the epoch write refreshes them. */
     uint64_t epoch = 1;
     size_t v[3] = {0, 0, 0}, sz = sizeof(epoch);
     const char *names[3] = {"stats.allocated", "stats.active", "stats.resident"};
