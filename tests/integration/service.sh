@@ -185,6 +185,20 @@ check reload-log-fifo-logged "no line about the log it kept" \
     grep -q "cannot reopen log file .* (a FIFO with no reader), keeping the old handle" "$dir/load.log.2"
 kill "$daemon"
 
+# A relative configuration path is made absolute for INFO and reloads, as Redis does, but
+# symbolic links stay as given (a ConfigMap's link would otherwise pin its old target).
+mkdir -p "$dir/cm/v1"
+printf '[server]\nbind = 127.0.0.1\n' >"$dir/cm/v1/evb.conf"
+ln -s v1 "$dir/cm/data"
+port=$(free_port)
+(cd "$dir/cm" && exec "$EVBROKERD" -c data/evb.conf --port "$port") >>"$dir/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+wait_port "$port"
+out=$(timeout 2 redis-cli -p "$port" INFO server | tr -d '\r' | sed -n 's/^config_file://p')
+check config-file-absolute-link-kept "config_file is '$out'" test "$out" = "$dir/cm/data/evb.conf"
+kill "$daemon"
+
 # --port given on the command line stays in force across reloads, with no false "changed,
 # needs a restart" warning; a log target that cannot be opened keeps the old one (said in the
 # log) while the rest of the reload, the level included, applies.
@@ -316,6 +330,13 @@ over.settimeout(2)
 print("over-refused-ok" if over.recv(100) == b"-ERR max number of clients reached\r\n"
       else "over-refused-FAILED")
 print("others-ok" if all(ping(o) for o in others) else "others-FAILED")
+# As in Redis, the refused one counts as rejected only: wait_port's PING, first, 15 others.
+first.sendall(b"INFO stats\r\n")
+time.sleep(0.2)
+stats = dict(l.split(":", 1) for l in first.recv(65536).decode().split("\r\n") if ":" in l)
+print("counted-ok" if (stats["total_connections_received"], stats["rejected_connections"])
+      == ("17", "1") else "counted-FAILED", stats["total_connections_received"],
+      stats["rejected_connections"])
 for o in others:
     o.close()
 time.sleep(0.3)
@@ -346,6 +367,8 @@ check fit-maxclients-logged "no reduction in the log" \
     "$dir/emfile.log"
 check fit-over-limit-refused "$(cat "$dir/emfile.out")" grep -q over-refused-ok "$dir/emfile.out"
 check fit-under-limit-served "$(cat "$dir/emfile.out")" grep -q others-ok "$dir/emfile.out"
+check fit-refusal-counted-as-rejected "$(grep counted "$dir/emfile.out")" \
+    grep -q counted-ok "$dir/emfile.out"
 check emfile-existing-client-served "$(cat "$dir/emfile.out")" grep -q existing-ok "$dir/emfile.out"
 check emfile-accept-resumes "$(cat "$dir/emfile.out")" grep -q "^resumed-ok" "$dir/emfile.out"
 check emfile-metrics-no-spin "$(cat "$dir/emfile.out")" grep -q metrics-idle-ok "$dir/emfile.out"

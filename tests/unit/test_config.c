@@ -323,6 +323,7 @@ static const struct bad_file bad_files[] = {
      "[upstream] reconnect_max_ms: 50 is below reconnect_min_ms (100, its default)"},
     {"[server]\ntcp_keepalive = 40000\n", 2, "[server] tcp_keepalive"},
     {"[server]\nport += 1\n", 2, "[server] port: += is only for lists"},
+    {"[server]\nunixsocketperm = 4777\n", 2, "[server] unixsocketperm: must be octal"},
     {"[server]\nrequirepass = x\n", 2, "(did you mean [security] requirepass?)"},
     {"[log]\nloglevel = notice\n", 2, "(did you mean [log] level?)"},
     {"[server]\ntcp-keepalive = 3\n", 2, "(did you mean [server] tcp_keepalive?)"},

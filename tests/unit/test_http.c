@@ -131,6 +131,8 @@ START_TEST(get_answers_with_length_and_keeps_http11_open)
     ck_assert_msg(strstr(r, "\r\n\r\nhello") != NULL && closed == 0, "got %s", r);
     r = exchange("GET /nope HTTP/1.1\r\n\r\n", &closed);
     ck_assert_msg(strncmp(r, "HTTP/1.1 404 Not Found\r\n", 24) == 0, "got %s", r);
+    r = exchange("GET http://h:1/metrics HTTP/1.1\r\n\r\n", &closed); /* absolute form */
+    ck_assert_msg(strstr(r, "\r\n\r\nhello") != NULL, "got %s", r);
 }
 END_TEST
 
